@@ -1,0 +1,201 @@
+"""The DataManager (the registry) and the DAL (the way in to services)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
+from types import TracebackType
+from typing import Any
+
+from .context import DataAccessContext, Meta
+from .errors import AlreadyExistsException, NoActiveContextError, RegistrationError
+from .resources import ResourceFactory, ResourceManager
+from .services import Service, check_service
+from .util import describe, is_generator
+
+__all__ = ["DataAccessLayer", "DataManager", "Middleware"]
+
+#: Context middleware: called with the context, returns a generator (or an
+#: async generator) that yields once; the context's exception is thrown in.
+Middleware = Callable[[DataAccessContext], Any]
+
+_ids = itertools.count(1)
+
+
+class DataAccessLayer:
+    """Gives access to a DataManager's services: ``dal.notes.create(...)``.
+
+    Services are reachable only while a context of the DataManager is active.
+    """
+
+    def __init__(self, data_manager: DataManager) -> None:
+        self._services: dict[str, Service] = {}
+        self._data_manager = data_manager
+
+    def register_services(self, **services: Service) -> DataAccessLayer:
+        """Register services by name; each is set up with the DataManager.
+
+        Raises:
+            AlreadyExistsException: a name is taken (use ``replace_service``).
+            RegistrationError: a value is not a Service.
+        """
+        for key, service in services.items():
+            if key in self._services:
+                raise AlreadyExistsException(
+                    f"A service named {key!r} is already registered; "
+                    f"use replace_service({key!r}, ...) to swap it on purpose."
+                )
+            self._init_service(key, service)
+        return self
+
+    def replace_service(self, key: str, service: Service) -> Service:
+        """Register ``service`` under ``key``, replacing any service already there."""
+        return self._init_service(key, service)
+
+    def _init_service(self, key: str, service: Service) -> Service:
+        check_service(key, service)
+        service.setup(self._data_manager)
+        self._services[key] = service
+        return service
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if self._data_manager._context_var.get(None) is None:
+            raise NoActiveContextError(
+                f"dal.{name} needs an active data context. Open one with "
+                "`with dm.dal(meta=...) as dal:` (or `async with`), or use a web plugin "
+                "that opens one per request."
+            )
+        try:
+            return self._services[name]
+        except KeyError:
+            names = ", ".join(sorted(self._services)) or "none"
+            raise AttributeError(
+                f"No service named {name!r}; registered services: {names}."
+            ) from None
+
+    def __getitem__(self, path: str) -> Any:
+        """Return a service, sub-service or method by dotted path: ``dal['notes.get']``.
+
+        A leading ``dal.`` is ignored.
+        """
+        parts = path.split(".")
+        if parts[0] == "dal":
+            parts.pop(0)
+        loc: Any = getattr(self, parts.pop(0))
+        for part in parts:
+            loc = getattr(loc, part)
+        return loc
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._services
+
+
+class _DalScope:
+    """``dm.dal()``: a context that gives the DAL, with ``with`` or ``async with``."""
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self, ctx: DataAccessContext) -> None:
+        self._ctx = ctx
+
+    def __enter__(self) -> DataAccessLayer:
+        return self._ctx.__enter__().dal
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        return self._ctx.__exit__(exc_type, exc_value, traceback)
+
+    async def __aenter__(self) -> DataAccessLayer:
+        return (await self._ctx.__aenter__()).dal
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        return await self._ctx.__aexit__(exc_type, exc_value, traceback)
+
+
+class DataManager:
+    """The registry of services, resources and context middleware; one per process.
+
+    Each DataManager tracks its own active context in a ContextVar, so
+    threads, asyncio tasks and two DataManagers never see each other's
+    contexts.
+    """
+
+    #: The class ``context()`` instantiates; override to customise contexts.
+    context_class: type[DataAccessContext] = DataAccessContext
+
+    def __init__(self, resource_manager: ResourceManager | None = None) -> None:
+        self._resource_manager = resource_manager or ResourceManager(self)
+        self._dal = DataAccessLayer(self)
+        self._middleware: list[Middleware] = []
+        self._context_var: ContextVar[DataAccessContext | None] = ContextVar(
+            f"polydatum_context_{next(_ids)}", default=None
+        )
+
+    def register_context_middleware(self, *middleware: Middleware) -> None:
+        """Add context middleware, in order of execution.
+
+        Raises:
+            AlreadyExistsException: the same middleware is registered already.
+            RegistrationError: one is not a generator callable.
+        """
+        for m in middleware:
+            if not is_generator(m):
+                raise RegistrationError(
+                    f"Context middleware must be a generator function (or an async generator "
+                    f"function) taking the context and yielding once; got {describe(m)}."
+                )
+            if m in self._middleware:
+                raise AlreadyExistsException(f"Middleware {describe(m)} is already registered.")
+        self._middleware.extend(middleware)
+
+    def get_middleware(self, context: DataAccessContext) -> Sequence[Middleware]:
+        """Return the middleware for ``context`` in order of execution (override to vary it)."""
+        return self._middleware
+
+    def register_resources(self, **resources: ResourceFactory) -> None:
+        """Register resources by name (see ResourceManager.register_resources)."""
+        self._resource_manager.register_resources(**resources)
+
+    def replace_resource(self, key: str, resource: ResourceFactory) -> None:
+        """Replace the resource registered as ``key``."""
+        self._resource_manager.replace_resource(key, resource)
+
+    def register_services(self, **services: Service) -> None:
+        """Register services with the DAL (see DataAccessLayer.register_services)."""
+        self._dal.register_services(**services)
+
+    def replace_service(self, key: str, service: Service) -> None:
+        """Replace the service registered as ``key``."""
+        self._dal.replace_service(key, service)
+
+    def get_resource(self, name: str) -> ResourceFactory | None:
+        """Return the resource registered as ``name``, or None."""
+        return self._resource_manager.get(name)
+
+    def get_dal(self) -> DataAccessLayer:
+        """Return the DAL of this DataManager."""
+        return self._dal
+
+    def context(self, meta: Mapping[str, Any] | Meta | None = None) -> DataAccessContext:
+        """Return a new context; enter it with ``with`` or ``async with``."""
+        return self.context_class(self, meta)
+
+    def dal(self, meta: Mapping[str, Any] | Meta | None = None) -> _DalScope:
+        """Open a new context and give its DAL: ``with dm.dal(meta) as dal:``."""
+        return _DalScope(self.context_class(self, meta))
+
+    def get_active_context(self) -> DataAccessContext | None:
+        """Return the active context of this DataManager, or None."""
+        return self._context_var.get()

@@ -1,0 +1,178 @@
+"""The per-request lifecycle every web plugin shares.
+
+A plugin creates one :class:`RequestScope` per request, opens it before the
+view runs, records the view's exception (even when the framework turns it
+into a response), closes it *before the response leaves* (a failed commit
+then becomes a 500) and, for a streamed body, wraps the body so each chunk
+runs with the context active and the scope closes when the body ends.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from typing import Any
+
+from .context import DataAccessContext, Meta
+from .dal import DataManager
+from .errors import ServiceError
+
+__all__ = ["RequestScope", "status_for"]
+
+logger = logging.getLogger("polydatum")
+
+
+def status_for(exc: BaseException) -> int | None:
+    """Return the HTTP status of a ``ServiceError`` (its ``code``), else None."""
+    if isinstance(exc, ServiceError):
+        code = getattr(exc, "code", 500)
+        return code if isinstance(code, int) and 400 <= code <= 599 else 500
+    return None
+
+
+class RequestScope:
+    """One request's data context, from open to a single close.
+
+    ``close``/``aclose`` run once; later calls do nothing. They raise only an
+    error that closing itself produced (a commit failing in middleware), never
+    the recorded exception of the view, which the framework already handled.
+    """
+
+    __slots__ = ("_closed", "context", "exception")
+
+    def __init__(self, data_manager: DataManager, meta: Mapping[str, Any] | Meta | None) -> None:
+        self.context: DataAccessContext = data_manager.context(meta)
+        self.exception: BaseException | None = None
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """True once the context has been closed (or closing has started)."""
+        return self._closed
+
+    def open(self) -> DataAccessContext:
+        """Enter the context (sync)."""
+        return self.context.__enter__()
+
+    async def aopen(self) -> DataAccessContext:
+        """Enter the context (async)."""
+        return await self.context.__aenter__()
+
+    def record(self, exc: BaseException) -> None:
+        """Remember the first exception of the request; it is thrown into the context at close."""
+        if self.exception is None:
+            self.exception = exc
+
+    def close(self, exc: BaseException | None = None) -> None:
+        """Close the context once, with the recorded (or given) exception.
+
+        Raises:
+            BaseException: an error raised while closing (e.g. a failed commit).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if exc is not None:
+            self.record(exc)
+        error = self.exception
+        try:
+            if error is None:
+                self.context.__exit__(None, None, None)
+            else:
+                self.context.__exit__(type(error), error, error.__traceback__)
+        except BaseException as err:
+            if err is not error:
+                raise
+
+    async def aclose(self, exc: BaseException | None = None) -> None:
+        """Async twin of :meth:`close`."""
+        if self._closed:
+            return
+        self._closed = True
+        if exc is not None:
+            self.record(exc)
+        error = self.exception
+        try:
+            if error is None:
+                await self.context.__aexit__(None, None, None)
+            else:
+                await self.context.__aexit__(type(error), error, error.__traceback__)
+        except BaseException as err:
+            if err is not error:
+                raise
+
+    def close_quietly(self, exc: BaseException | None = None) -> BaseException | None:
+        """Close like :meth:`close`, but log and return an error instead of raising it.
+
+        For cleanup paths that must not raise (teardown hooks, after the
+        response started).
+        """
+        try:
+            self.close(exc)
+        except Exception as err:
+            logger.error("Closing the data context failed after the response started", exc_info=err)
+            return err
+        return None
+
+    async def aclose_quietly(self, exc: BaseException | None = None) -> BaseException | None:
+        """Async twin of :meth:`close_quietly` (cancellation still propagates)."""
+        try:
+            await self.aclose(exc)
+        except Exception as err:
+            logger.error("Closing the data context failed after the response started", exc_info=err)
+            return err
+        return None
+
+    def detach(self) -> None:
+        """Leave the context open but inactive (the view returned; a body will stream)."""
+        self.context._detach()
+
+    def iterate(self, body: Iterable[Any]) -> Iterator[Any]:
+        """Yield ``body``'s chunks with the context active; close once it ends, fails or closes."""
+        ctx = self.context
+        iterator = iter(body)
+        try:
+            while True:
+                token = ctx._activate()
+                try:
+                    chunk = next(iterator)
+                except StopIteration:
+                    break
+                finally:
+                    ctx._deactivate(token)
+                yield chunk
+        except BaseException as exc:
+            self.record(exc)
+            raise
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                token = ctx._activate()
+                try:
+                    close()
+                finally:
+                    ctx._deactivate(token)
+            self.close_quietly()
+
+    async def aiterate(self, body: AsyncIterable[Any]) -> AsyncIterator[Any]:
+        """Async twin of :meth:`iterate`."""
+        ctx = self.context
+        iterator = aiter(body)
+        try:
+            while True:
+                token = ctx._activate()
+                try:
+                    chunk = await anext(iterator)
+                except StopAsyncIteration:
+                    break
+                finally:
+                    ctx._deactivate(token)
+                yield chunk
+        except BaseException as exc:
+            self.record(exc)
+            raise
+        finally:
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            await self.aclose_quietly()

@@ -1,0 +1,100 @@
+"""Resources: lazily set-up backends (connections, sessions, clients) of a context."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator
+from typing import TYPE_CHECKING, Any
+
+from .errors import AlreadyExistsException, RegistrationError
+from .util import describe, is_generator
+
+if TYPE_CHECKING:
+    from .context import DataAccessContext
+    from .dal import DataManager
+
+__all__ = ["Resource", "ResourceFactory", "ResourceManager", "ValueResource"]
+
+#: A resource: called with the context, returns a generator (or an async
+#: generator) that yields the resource exactly once, then cleans it up.
+ResourceFactory = Callable[
+    ["DataAccessContext"], Generator[Any, None, None] | AsyncGenerator[Any, None]
+]
+
+
+class Resource:
+    """Base class for class-based resources: override ``__call__`` as a generator."""
+
+    # Kept for compatibility with polydatum 0.8: prefer ``context.data_manager``.
+    _data_manager: DataManager | None = None
+
+    def setup(self, data_manager: DataManager) -> None:
+        """Remember the DataManager the resource was registered with (compatibility hook)."""
+        self._data_manager = data_manager
+
+    def __call__(self, context: DataAccessContext) -> Generator[Any, None, None]:
+        """Yield the resource for ``context`` once, then clean it up."""
+        yield None
+
+
+class ValueResource(Resource):
+    """A resource that is always the same, already built value."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__()
+        self._value = value
+
+    def __call__(self, context: DataAccessContext) -> Generator[Any, None, None]:
+        yield self._value
+
+
+class ResourceManager:
+    """The registry of a DataManager's resources, by name."""
+
+    def __init__(self, data_manager: DataManager) -> None:
+        self._resources: dict[str, ResourceFactory] = {}
+        self._data_manager = data_manager
+
+    def register_resources(self, **resources: ResourceFactory) -> None:
+        """Register resources by name.
+
+        Raises:
+            AlreadyExistsException: a name is taken (use ``replace_resource``).
+            RegistrationError: a value is not a generator callable.
+        """
+        for key, resource in resources.items():
+            if key in self._resources:
+                raise AlreadyExistsException(
+                    f"A resource named {key!r} is already registered; "
+                    f"use replace_resource({key!r}, ...) to swap it on purpose."
+                )
+            self._init_resource(key, resource)
+
+    def replace_resource(self, key: str, resource: ResourceFactory) -> None:
+        """Register ``resource`` under ``key``, replacing any resource already there."""
+        self._init_resource(key, resource)
+
+    def _init_resource(self, key: str, resource: ResourceFactory) -> None:
+        if not is_generator(resource):
+            raise RegistrationError(
+                f"Resource {key!r} must be a generator function (or an async generator "
+                f"function, or an object whose __call__ is one) taking the context and "
+                f"yielding the resource once; got {describe(resource)}."
+            )
+        setup = getattr(resource, "setup", None)
+        if callable(setup):
+            setup(self._data_manager)
+        self._resources[key] = resource
+
+    def names(self) -> Iterator[str]:
+        """Iterate over the registered resource names."""
+        return iter(self._resources)
+
+    def get(self, name: str) -> ResourceFactory | None:
+        """Return the resource registered as ``name``, or None."""
+        return self._resources.get(name)
+
+    def __getitem__(self, name: str) -> ResourceFactory:
+        return self._resources[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._resources

@@ -1,0 +1,1 @@
+"""django_datum: polydatum plugin (in progress)."""

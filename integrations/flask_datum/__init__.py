@@ -1,0 +1,1 @@
+"""flask_datum: polydatum plugin (in progress)."""

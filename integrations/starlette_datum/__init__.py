@@ -1,0 +1,1 @@
+"""starlette_datum: polydatum plugin (in progress)."""

@@ -1,0 +1,28 @@
+"""Shared pytest configuration: skip a framework's tests when it is not installed."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+_FRAMEWORK_OF_FOLDER = {
+    "flask_datum": "flask",
+    "django_datum": "django",
+    "starlette_datum": "starlette",
+}
+
+
+def pytest_ignore_collect(collection_path: object, config: pytest.Config) -> bool | None:
+    """Leave out a plugin's tests when its framework is not installed."""
+    name = getattr(collection_path, "name", "")
+    framework = _FRAMEWORK_OF_FOLDER.get(name)
+    if framework is not None and importlib.util.find_spec(framework) is None:
+        return True
+    return None
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Run async tests on asyncio (the loop every supported framework uses)."""
+    return "asyncio"
