@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sys
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Generator, Mapping
 from contextvars import Token
 from types import AsyncGeneratorType, GeneratorType, TracebackType
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,10 @@ if TYPE_CHECKING:
 
 __all__ = ["DataAccessContext", "Meta", "lazy"]
 
+from .meta import _RESERVED, Meta, lazy, prepare
+from .meta import _new as _new_object
+from .meta import _set as _set_attribute
+
 logger = logging.getLogger("polydatum")
 
 _MISSING: Any = object()
@@ -36,106 +39,16 @@ ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 _CREATED, _SETUP, _ACTIVE, _EXITING, _EXITED = range(5)
 
 
-class lazy:  # noqa: N801 - used like a function: meta={"user": lazy(load_user)}
-    """A meta value computed on first read, then cached for the context.
-
-    ``load`` is called with no arguments the first time the key is read.
-    ``aload``, if given, is an async twin used by ``await meta.aget(key)``.
-    """
-
-    __slots__ = ("aload", "load")
-
-    def __init__(
-        self,
-        load: Callable[[], Any],
-        aload: Callable[[], Awaitable[Any]] | None = None,
-    ) -> None:
-        self.load = load
-        self.aload = aload
-
-    def __repr__(self) -> str:
-        return f"<lazy {describe(self.load)}>"
-
-
-class Meta:
-    """Read-only data about a context (the request, the user).
-
-    Keys read as attributes; a missing key reads as None. Values wrapped in
-    :class:`lazy` are computed on first read and cached.
-    """
-
-    __slots__ = ("_values",)
-
-    _values: dict[str, Any]
-
-    def __init__(self, opts: Mapping[str, Any] | None = None) -> None:
-        object.__setattr__(self, "_values", dict(opts) if opts else {})
-
-    def __setattr__(self, key: str, value: Any) -> None:
-        raise AttributeError("Meta values can not be changed.")
-
-    def __delattr__(self, key: str) -> None:
-        raise AttributeError("Meta values can not be changed.")
-
-    def __getattr__(self, key: str) -> Any:
-        """Return the value for ``key``, or None when it is not set."""
-        if key.startswith("__"):
-            raise AttributeError(key)
-        return self.get(key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """Return the value for ``key`` (computing a lazy one), or ``default``."""
-        value = self._values.get(key, default)
-        if type(value) is lazy:
-            value = self._values[key] = value.load()
-        return value
-
-    async def aget(self, key: str, default: Any = None) -> Any:
-        """Like :meth:`get`, but a lazy value with an async loader is awaited."""
-        value = self._values.get(key, default)
-        if type(value) is lazy:
-            value = await value.aload() if value.aload is not None else value.load()
-            self._values[key] = value
-        return value
-
-    def require(self, key: str) -> Any:
-        """Return the value for ``key``; raise ValueError when it is missing or empty."""
-        value = self.get(key)
-        if not value:
-            raise ValueError(f'"{key}" is empty.')
-        return value
-
-    def items(self) -> Iterator[tuple[str, Any]]:
-        """Iterate over ``(key, value)`` pairs, computing lazy values."""
-        for key in list(self._values):
-            yield key, self.get(key)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._values
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def __str__(self) -> str:
-        return json.dumps(
-            {k: (repr(v) if type(v) is lazy else v) for k, v in self._values.items()},
-            indent=2,
-            default=repr,
-        )
-
-    def __repr__(self) -> str:
-        return f"<{self.__class__.__name__} {self}>"
+def _twice(gen: Generator[Any, None, None]) -> RuntimeError:
+    gen.close()
+    return RuntimeError(f"{gen} yielded more than once.")
 
 
 def _finish_sync(gen: Generator[Any, None, None], exc: BaseException | None) -> bool:
     """Resume a set-up generator after the context; True if it suppressed ``exc``."""
     if exc is None:
         for _ in gen:
-            gen.close()
-            raise RuntimeError(f"{gen} yielded more than once.")
+            raise _twice(gen)
         return False
     try:
         gen.throw(exc)
@@ -171,6 +84,46 @@ async def _finish_async(gen: AsyncGenerator[Any, None], exc: BaseException | Non
     raise RuntimeError(f"{gen} did not stop after athrow().")
 
 
+class ResourceAttribute:
+    """Sets up a registered resource on first attribute access of a context.
+
+    DataManagers install one per resource name on their own context class, so
+    ``ctx.db`` does not go through ``__getattr__``; once set up, the value sits
+    in the context's ``__dict__`` and later reads are plain lookups.
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, ctx: DataAccessContext | None, owner: type | None = None) -> Any:
+        if ctx is None:
+            return self
+        name = self.name
+        state = ctx._state
+        if state == _ACTIVE or state == _SETUP:  # noqa: SIM109 - faster than a tuple test
+            factory = ctx.data_manager._resource_manager._resources.get(name)
+            gen = factory(ctx) if factory is not None else ctx._open_resource(name)
+        else:
+            gen = ctx._open_resource(name)
+        if type(gen) is GeneratorType:
+            value = next(gen, _MISSING)
+            if value is not _MISSING:
+                ctx._resource_generators[name] = gen
+                ctx.__dict__[name] = value
+                return value
+            raise ResourceSetupException(f"Resource {name!r} did not yield on setup.")
+        if ctx._async:
+            msg = f"Resource {name!r} is async; get it with `await ctx.aget({name!r})` first."
+        else:
+            msg = (
+                f"Resource {name!r} is async (an async generator); open the context with "
+                f"`async with dm.context()` and get it with `await ctx.aget({name!r})`."
+            )
+        raise ResourceSetupException(msg)
+
+
 def _shield() -> Any:
     """A cancel scope that shields async cleanup, when anyio is in use."""
     anyio = sys.modules.get("anyio")
@@ -187,15 +140,41 @@ class DataAccessContext:
     once, with ``with`` or ``async with``.
     """
 
+    # Slots make the per-request attribute writes cheap; set-up resources are
+    # cached in __dict__ so reading one again is a plain attribute lookup.
+    __slots__ = (
+        "__dict__",
+        "_async",
+        "_middleware_generators",
+        "_resource_generators",
+        "_state",
+        "_token",
+        "dal",
+        "data_manager",
+        "meta",
+    )
+
     def __init__(self, data_manager: DataManager, meta: Mapping[str, Any] | Meta | None = None):
         """Create a context of ``data_manager``; ``meta`` is read-only data about it."""
         self.data_manager = data_manager
-        self.dal: DataAccessLayer = data_manager.get_dal()
-        self.meta: Meta = meta if isinstance(meta, Meta) else Meta(meta)
-        self._resources: dict[str, Any] = {}
+        self.dal: DataAccessLayer = data_manager._dal
+        if type(meta) is Meta:
+            self.meta: Meta = meta
+        else:
+            # Meta.__init__, inlined: this runs once per request.
+            self.meta = _new_object(Meta)
+            if meta:
+                values = dict(meta)
+                for value in values.values():
+                    if type(value) is lazy:
+                        prepare(values)
+                        break
+                else:
+                    if not _RESERVED.isdisjoint(values):
+                        prepare(values)
+                _set_attribute(self.meta, "__dict__", values)
         self._resource_generators: dict[str, _Gen] = {}
-        self._middleware_generators: list[tuple[Any, _Gen]] = []
-        self._resource_exit_errors: list[ExcInfo] = []
+        self._middleware_generators: list[_Gen] = []
         self._state = _CREATED
         self._async = False
         self._token: Token[DataAccessContext | None] | None = None
@@ -203,47 +182,29 @@ class DataAccessContext:
     # -- resources ---------------------------------------------------------
 
     def __getattr__(self, name: str) -> Any:
-        """Return the resource ``name``, setting it up on first access."""
-        if name.startswith("__"):
+        """Set up the resource ``name`` on first access and return it.
+
+        Once set up, the resource is a plain attribute until the context closes.
+        """
+        if name[:2] == "__":
             raise AttributeError(name)
-        try:
-            return self._resources[name]
-        except KeyError:
-            pass
-        gen = self._open_resource(name)
-        if type(gen) is not GeneratorType:
-            self._resource_generators.pop(name, None)
-            if self._async:
-                msg = f"Resource {name!r} is async; get it with `await ctx.aget({name!r})` first."
-            else:
-                msg = (
-                    f"Resource {name!r} is async (an async generator); open the context with "
-                    f"`async with dm.context()` and get it with `await ctx.aget({name!r})`."
-                )
-            raise ResourceSetupException(msg)
-        value = next(gen, _MISSING)
-        if value is _MISSING:
-            del self._resource_generators[name]
-            raise ResourceSetupException(f"Resource {name!r} did not yield on setup.")
-        self._resources[name] = value
-        return value
+        return ResourceAttribute(name).__get__(self)
 
     async def aget(self, name: str) -> Any:
         """Return the resource ``name``, setting it up (sync or async) on first access."""
-        if name in self._resources:
-            return self._resources[name]
+        if name in self._resource_generators:
+            return self.__dict__[name]
         gen = self._open_resource(name)
         if type(gen) is GeneratorType:
             value = next(gen, _MISSING)
         else:
-            try:
-                value = await gen.__anext__()  # type: ignore[union-attr]
-            except StopAsyncIteration:
-                value = _MISSING
+            value = _MISSING
+            async for value in gen:  # type: ignore[union-attr]  # noqa: B007
+                break
         if value is _MISSING:
-            del self._resource_generators[name]
             raise ResourceSetupException(f"Resource {name!r} did not yield on setup.")
-        self._resources[name] = value
+        self._resource_generators[name] = gen
+        self.__dict__[name] = value
         return value
 
     def _open_resource(self, name: str) -> _Gen:
@@ -257,23 +218,22 @@ class DataAccessContext:
             raise NoActiveContextError(
                 f"Resource {name!r} can only be used while its context is active."
             )
-        factory = self.data_manager.get_resource(name)
+        factory = self.data_manager._resource_manager._resources.get(name)
         if factory is None:
             names = ", ".join(sorted(self.data_manager._resource_manager.names())) or "none"
             raise AttributeError(
                 f"No resource named {name!r} for this context; registered resources: {names}."
             )
-        gen = factory(self)
-        self._resource_generators[name] = gen
-        return gen
+        return factory(self)
 
     def __contains__(self, name: object) -> bool:
-        """Return True when the resource ``name`` has been set up in this context."""
-        return name in self._resources
+        """Return True when the resource ``name`` is set up (and not yet torn down)."""
+        return name in self._resource_generators
 
     def get_resource_exit_errors(self) -> list[ExcInfo]:
         """Return ``(type, value, traceback)`` of each error raised by a resource's teardown."""
-        return self._resource_exit_errors
+        errors: list[ExcInfo] = self.__dict__.setdefault("_resource_exit_errors", [])
+        return errors
 
     # -- activation --------------------------------------------------------
 
@@ -297,6 +257,14 @@ class DataAccessContext:
             token, self._token = self._token, None
             self._deactivate(token)
 
+    def _begin_exit(self) -> None:
+        if self._state != _ACTIVE and self._state != _SETUP:
+            raise RuntimeError("A DataAccessContext must be active to exit it.")
+        self._state = _EXITING
+        if self._token is None:
+            # Detached while a body streamed: be active again while closing.
+            self._token = self.data_manager._context_var.set(self)
+
     # -- sync lifecycle ----------------------------------------------------
 
     def __enter__(self) -> Self:
@@ -306,7 +274,9 @@ class DataAccessContext:
         self._token = self.data_manager._context_var.set(self)
         try:
             generators = self._middleware_generators
-            for middleware in self.data_manager.get_middleware(self):
+            dm = self.data_manager
+            chain = dm._middleware if dm._default_chain else dm.get_middleware(self)
+            for middleware in chain:
                 gen = middleware(self)
                 if type(gen) is not GeneratorType:
                     raise MiddlewareSetupException(
@@ -317,7 +287,7 @@ class DataAccessContext:
                     raise MiddlewareSetupException(
                         f"Middleware {describe(middleware)} did not yield on setup."
                     )
-                generators.append((middleware, gen))
+                generators.append(gen)
         except BaseException:
             if not self.__exit__(*sys.exc_info()):
                 raise
@@ -336,45 +306,61 @@ class DataAccessContext:
         it; an error it raises propagates. Resource teardown errors are
         collected, logged and never propagate.
         """
-        if self._state != _ACTIVE and self._state != _SETUP:
-            raise RuntimeError("A DataAccessContext must be active to exit it.")
-        if self._async:
-            raise RuntimeError("This context was opened with `async with`; close it the same way.")
+        state = self._state
+        if (state != _ACTIVE and state != _SETUP) or self._async or self._token is None:
+            self._begin_exit_slow()
+        self._state = _EXITING
         if exc_type is not None and exc_value is None:
             exc_value = exc_type()
         original = exc_value
-        self._state = _EXITING
-        if self._token is None:
-            self._token = self.data_manager._context_var.set(self)
         try:
             generators = self._middleware_generators
             while generators:
-                gen = generators.pop()[1]
+                gen: Any = generators.pop()
                 try:
-                    if _finish_sync(gen, exc_value):  # type: ignore[arg-type]
+                    if exc_value is None:
+                        for _ in gen:
+                            raise _twice(gen)
+                    elif _finish_sync(gen, exc_value):
                         exc_value = None
                 except BaseException as err:
                     exc_value = err
             resources = self._resource_generators
-            while resources:
-                name, rgen = resources.popitem()
-                try:
-                    _finish_sync(rgen, exc_value)  # type: ignore[arg-type]
-                except BaseException:
-                    self._resource_failed(name)
+            if resources:
+                attrs = self.__dict__
+                while resources:
+                    name, rgen = resources.popitem()
+                    del attrs[name]
+                    try:
+                        if exc_value is None:
+                            for _ in rgen:  # type: ignore[union-attr]
+                                raise _twice(rgen)  # type: ignore[arg-type]
+                        else:
+                            _finish_sync(rgen, exc_value)  # type: ignore[arg-type]
+                    except BaseException:
+                        self._resource_failed(name)
         finally:
             self._state = _EXITED
-            token, self._token = self._token, None
-            self._deactivate(token)
+            token = self._token
+            self._token = None
+            try:
+                self.data_manager._context_var.reset(token)  # type: ignore[arg-type]
+            except ValueError:
+                self._deactivate(token)  # type: ignore[arg-type]
         if exc_value is None:
             return original is not None
         if exc_value is original:
             return False
         raise exc_value
 
+    def _begin_exit_slow(self) -> None:
+        if self._async:
+            raise RuntimeError("This context was opened with `async with`; close it the same way.")
+        self._begin_exit()
+
     def _resource_failed(self, name: str) -> None:
         info: Any = sys.exc_info()
-        self._resource_exit_errors.append(info)
+        self.get_resource_exit_errors().append(info)
         logger.error("Resource %r raised while tearing down", name, exc_info=info)
 
     # -- async lifecycle ---------------------------------------------------
@@ -392,10 +378,9 @@ class DataAccessContext:
                 if type(gen) is GeneratorType:
                     value = next(gen, _MISSING)
                 elif type(gen) is AsyncGeneratorType:
-                    try:
-                        value = await gen.__anext__()
-                    except StopAsyncIteration:
-                        value = _MISSING
+                    value = _MISSING
+                    async for value in gen:  # noqa: B007 - take the first value only
+                        break
                 else:
                     raise MiddlewareSetupException(
                         f"Middleware {describe(middleware)} returned {type(gen).__name__}, "
@@ -405,7 +390,7 @@ class DataAccessContext:
                     raise MiddlewareSetupException(
                         f"Middleware {describe(middleware)} did not yield on setup."
                     )
-                generators.append((middleware, gen))
+                generators.append(gen)
         except BaseException:
             if not await self.__aexit__(*sys.exc_info()):
                 raise
@@ -419,29 +404,25 @@ class DataAccessContext:
         traceback: TracebackType | None = None,
     ) -> bool:
         """Async twin of ``__exit__``; cleanup survives cancellation of the task."""
-        if self._state != _ACTIVE and self._state != _SETUP:
-            raise RuntimeError("A DataAccessContext must be active to exit it.")
+        self._begin_exit()
         if exc_type is not None and exc_value is None:
             exc_value = exc_type()
         original = exc_value
-        self._state = _EXITING
-        if self._token is None:
-            self._token = self.data_manager._context_var.set(self)
-        cancelled: BaseException | None = None
         try:
-            needs_await = any(
-                type(g) is AsyncGeneratorType for _, g in self._middleware_generators
-            ) or any(type(g) is AsyncGeneratorType for g in self._resource_generators.values())
-            scope = _shield() if needs_await else None
-            if scope is not None:
-                with scope:
-                    exc_value, cancelled = await self._ateardown(exc_value)
+            if isinstance(exc_value, asyncio.CancelledError):
+                # Ending by cancellation: shield the cleanup from being cancelled again.
+                exc_value, cancelled = await self._ateardown_shielded(exc_value)
             else:
                 exc_value, cancelled = await self._ateardown(exc_value)
+                if cancelled is not None and (
+                    self._middleware_generators or self._resource_generators
+                ):
+                    # Cancelled during cleanup: shield the rest of it.
+                    exc_value, _ = await self._ateardown_shielded(exc_value)
         finally:
             self._state = _EXITED
             token, self._token = self._token, None
-            self._deactivate(token)
+            self._deactivate(token)  # type: ignore[arg-type]
         if exc_value is None:
             if cancelled is not None:
                 raise cancelled
@@ -450,6 +431,15 @@ class DataAccessContext:
             return False
         raise exc_value
 
+    async def _ateardown_shielded(
+        self, exc_value: BaseException | None
+    ) -> tuple[BaseException | None, BaseException | None]:
+        scope = _shield()
+        if scope is None:
+            return await self._ateardown(exc_value)
+        with scope:
+            return await self._ateardown(exc_value)
+
     async def _ateardown(
         self, exc_value: BaseException | None
     ) -> tuple[BaseException | None, BaseException | None]:
@@ -457,13 +447,20 @@ class DataAccessContext:
         cancelled: BaseException | None = None
         generators = self._middleware_generators
         while generators:
-            gen = generators.pop()[1]
+            gen = generators.pop()
             try:
-                if type(gen) is GeneratorType:
-                    suppressed = _finish_sync(gen, exc_value)
-                else:
-                    suppressed = await _finish_async(gen, exc_value)  # type: ignore[arg-type]
-                if suppressed:
+                if exc_value is None:
+                    if type(gen) is GeneratorType:
+                        for _ in gen:
+                            raise _twice(gen)
+                    else:
+                        async for _ in gen:  # type: ignore[union-attr]
+                            await gen.aclose()  # type: ignore[union-attr]
+                            raise RuntimeError(f"{gen} yielded more than once.")
+                elif type(gen) is GeneratorType:
+                    if _finish_sync(gen, exc_value):
+                        exc_value = None
+                elif await _finish_async(gen, exc_value):  # type: ignore[arg-type]
                     exc_value = None
             except asyncio.CancelledError as err:
                 # The task was cancelled during cleanup: finish the cleanup, then re-raise.
@@ -471,11 +468,17 @@ class DataAccessContext:
             except BaseException as err:
                 exc_value = err
         resources = self._resource_generators
+        attrs = self.__dict__
         while resources:
             name, rgen = resources.popitem()
+            del attrs[name]
             try:
                 if type(rgen) is GeneratorType:
                     _finish_sync(rgen, exc_value)
+                elif exc_value is None:
+                    async for _ in rgen:  # type: ignore[union-attr]
+                        await rgen.aclose()  # type: ignore[union-attr]
+                        raise RuntimeError(f"{rgen} yielded more than once.")
                 else:
                     await _finish_async(rgen, exc_value)  # type: ignore[arg-type]
             except asyncio.CancelledError as err:

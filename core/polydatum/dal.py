@@ -8,7 +8,7 @@ from contextvars import ContextVar
 from types import TracebackType
 from typing import Any
 
-from .context import DataAccessContext, Meta
+from .context import DataAccessContext, Meta, ResourceAttribute
 from .errors import AlreadyExistsException, NoActiveContextError, RegistrationError
 from .resources import ResourceFactory, ResourceManager
 from .services import Service, check_service
@@ -32,6 +32,12 @@ class DataAccessLayer:
     def __init__(self, data_manager: DataManager) -> None:
         self._services: dict[str, Service] = {}
         self._data_manager = data_manager
+        self._var = data_manager._context_var
+        # Each DAL gets its own class so services can be properties on it:
+        # ``dal.notes`` then skips the slow __getattr__ fallback.
+        cls = type(self)
+        if "_own_class" not in cls.__dict__:
+            self.__class__ = type(cls.__name__, (cls,), {"_own_class": True})
 
     def register_services(self, **services: Service) -> DataAccessLayer:
         """Register services by name; each is set up with the DataManager.
@@ -57,17 +63,16 @@ class DataAccessLayer:
         check_service(key, service)
         service.setup(self._data_manager)
         self._services[key] = service
+        cls = type(self)
+        if key not in cls.__dict__ and not hasattr(DataAccessLayer, key):
+            setattr(cls, key, _service_property(key))
         return service
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
+        if name[0] == "_":
             raise AttributeError(name)
-        if self._data_manager._context_var.get(None) is None:
-            raise NoActiveContextError(
-                f"dal.{name} needs an active data context. Open one with "
-                "`with dm.dal(meta=...) as dal:` (or `async with`), or use a web plugin "
-                "that opens one per request."
-            )
+        if self._var.get() is None:
+            self._no_context(name)
         try:
             return self._services[name]
         except KeyError:
@@ -75,6 +80,13 @@ class DataAccessLayer:
             raise AttributeError(
                 f"No service named {name!r}; registered services: {names}."
             ) from None
+
+    def _no_context(self, name: str) -> None:
+        raise NoActiveContextError(
+            f"dal.{name} needs an active data context. Open one with "
+            "`with dm.dal(meta=...) as dal:` (or `async with`), or use a web plugin "
+            "that opens one per request."
+        )
 
     def __getitem__(self, path: str) -> Any:
         """Return a service, sub-service or method by dotted path: ``dal['notes.get']``.
@@ -91,6 +103,15 @@ class DataAccessLayer:
 
     def __contains__(self, name: object) -> bool:
         return name in self._services
+
+
+def _service_property(name: str) -> property:
+    def get(dal: DataAccessLayer) -> Service:
+        if dal._var.get() is None:
+            dal._no_context(name)
+        return dal._services[name]
+
+    return property(get, doc=f"The {name!r} service (needs an active context).")
 
 
 class _DalScope:
@@ -137,11 +158,19 @@ class DataManager:
 
     def __init__(self, resource_manager: ResourceManager | None = None) -> None:
         self._resource_manager = resource_manager or ResourceManager(self)
-        self._dal = DataAccessLayer(self)
         self._middleware: list[Middleware] = []
+        # Contexts skip the get_middleware() call unless a subclass overrides it.
+        self._default_chain = type(self).get_middleware is DataManager.get_middleware
         self._context_var: ContextVar[DataAccessContext | None] = ContextVar(
             f"polydatum_context_{next(_ids)}", default=None
         )
+        self._dal = DataAccessLayer(self)
+        # A context class of this DataManager's own, where each registered
+        # resource is an attribute that sets it up on first access.
+        base = self.context_class
+        self.context_class = type(base.__name__, (base,), {"__slots__": ()})
+        for name in self._resource_manager.names():
+            self._add_resource_attribute(name)
 
     def register_context_middleware(self, *middleware: Middleware) -> None:
         """Add context middleware, in order of execution.
@@ -167,10 +196,18 @@ class DataManager:
     def register_resources(self, **resources: ResourceFactory) -> None:
         """Register resources by name (see ResourceManager.register_resources)."""
         self._resource_manager.register_resources(**resources)
+        for name in resources:
+            self._add_resource_attribute(name)
 
     def replace_resource(self, key: str, resource: ResourceFactory) -> None:
         """Replace the resource registered as ``key``."""
         self._resource_manager.replace_resource(key, resource)
+        self._add_resource_attribute(key)
+
+    def _add_resource_attribute(self, name: str) -> None:
+        cls = self.context_class
+        if not hasattr(cls, name):
+            setattr(cls, name, ResourceAttribute(name))
 
     def register_services(self, **services: Service) -> None:
         """Register services with the DAL (see DataAccessLayer.register_services)."""

@@ -42,6 +42,9 @@ class Service:
             check_service(key, service)
             service.setup(self._data_manager)
             self._services[key] = service
+            if not hasattr(type(self), key):
+                # A plain attribute: no __getattr__ on the way to a sub-service.
+                self.__dict__[key] = service
         return self
 
     def __getattr__(self, name: str) -> Any:

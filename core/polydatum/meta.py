@@ -1,0 +1,174 @@
+"""Meta: read-only data about a context, with lazily computed values."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Any
+
+from .util import describe
+
+__all__ = ["Meta", "lazy"]
+
+# Plain values live in the instance __dict__, so ``meta.user`` is a plain
+# attribute read. Lazy values wait under _PENDING, and keys that would hide a
+# Meta method under _SHADOWED; neither can be an attribute name.
+_PENDING = " pending"
+_SHADOWED = " shadowed"
+
+
+class lazy:  # noqa: N801 - used like a function: meta={"user": lazy(load_user)}
+    """A meta value computed on first read, then cached for the context.
+
+    ``load`` is called with no arguments the first time the key is read.
+    ``aload``, if given, is an async twin used by ``await meta.aget(key)``.
+    """
+
+    __slots__ = ("aload", "load")
+
+    def __init__(
+        self,
+        load: Callable[[], Any],
+        aload: Callable[[], Awaitable[Any]] | None = None,
+    ) -> None:
+        self.load = load
+        self.aload = aload
+
+    def __repr__(self) -> str:
+        return f"<lazy {describe(self.load)}>"
+
+
+class Meta:
+    """Read-only data about a context (the request, the user).
+
+    Keys read as attributes (``meta.user``); a missing key reads as None.
+    Values wrapped in :class:`lazy` are computed on first read and cached.
+    A key named like a Meta method (``get``, ``items``...) is read with
+    ``meta.get(key)``.
+    """
+
+    __slots__ = ("__dict__",)
+
+    def __init__(self, opts: Mapping[str, Any] | None = None) -> None:
+        _fill(self, opts)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError("Meta values can not be changed.")
+
+    def __delattr__(self, key: str) -> None:
+        raise AttributeError("Meta values can not be changed.")
+
+    def __getattr__(self, key: str) -> Any:
+        # Only reached for keys that are not plain values: lazy, or missing.
+        if key[:2] == "__":
+            raise AttributeError(key)
+        return self.get(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return the value for ``key`` (computing a lazy one), or ``default``."""
+        values = self.__dict__
+        if key in values and key[0] != " ":
+            return values[key]
+        pending = values.get(_PENDING)
+        if pending is not None and key in pending:
+            loaded = pending[key].load()
+            values[key] = loaded
+            del pending[key]
+            return loaded
+        shadowed = values.get(_SHADOWED)
+        if shadowed is not None and key in shadowed:
+            return shadowed[key]
+        return default
+
+    async def aget(self, key: str, default: Any = None) -> Any:
+        """Like :meth:`get`, but a lazy value with an async loader is awaited."""
+        pending = self.__dict__.get(_PENDING)
+        if pending is not None and key in pending and pending[key].aload is not None:
+            loaded = await pending[key].aload()
+            self.__dict__[key] = loaded
+            del pending[key]
+            return loaded
+        return self.get(key, default)
+
+    def require(self, key: str) -> Any:
+        """Return the value for ``key``; raise ValueError when it is missing or empty."""
+        value = self.get(key)
+        if not value:
+            raise ValueError(f'"{key}" is empty.')
+        return value
+
+    def keys(self) -> list[str]:
+        """Return the keys, lazy ones included."""
+        values = self.__dict__
+        return [
+            *(k for k in values if k[0] != " "),
+            *values.get(_PENDING, ()),
+            *values.get(_SHADOWED, ()),
+        ]
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        """Iterate over ``(key, value)`` pairs, computing lazy values."""
+        for key in self.keys():
+            yield key, self.get(key)
+
+    def __getitem__(self, key: str) -> Any:
+        value = self.get(key, _NOT_SET)
+        if value is _NOT_SET:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.keys()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Meta):
+            return dict(self.items()) == dict(other.items())
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __str__(self) -> str:
+        values = self.__dict__
+        shown = {k: v for k, v in values.items() if k[0] != " "}
+        shown.update({k: repr(v) for k, v in values.get(_PENDING, {}).items()})
+        shown.update(values.get(_SHADOWED, {}))
+        return json.dumps(shown, indent=2, default=repr)
+
+    def __repr__(self) -> str:
+        return f"<{self.__class__.__name__} {self}>"
+
+
+_NOT_SET: Any = object()
+_RESERVED = frozenset(name for name in dir(Meta) if not name.startswith("__"))
+_set = object.__setattr__
+_new = object.__new__
+
+
+def prepare(values: dict[str, Any]) -> None:
+    """Move lazy values and keys that would hide a Meta method aside, in place."""
+    if lazy in map(type, values.values()):
+        pending = {k: v for k, v in values.items() if type(v) is lazy}
+        for key in pending:
+            del values[key]
+        values[_PENDING] = pending
+    if not _RESERVED.isdisjoint(values):
+        values[_SHADOWED] = {k: values.pop(k) for k in _RESERVED.intersection(values)}
+
+
+def _fill(meta: Meta, opts: Mapping[str, Any] | None) -> None:
+    values = dict(opts) if opts else {}
+    prepare(values)
+    _set(meta, "__dict__", values)
+
+
+def new_meta(opts: Mapping[str, Any] | None) -> Meta:
+    """Build a Meta without going through ``Meta.__init__``."""
+    meta: Meta = _new(Meta)
+    _fill(meta, opts)
+    return meta

@@ -1,0 +1,145 @@
+"""Meta: read-only context data with lazily computed values."""
+
+from __future__ import annotations
+
+import pytest
+from polydatum import DataManager, Meta, lazy
+
+
+def test_keys_read_as_attributes() -> None:
+    """Meta keys are readable as attributes and with get()."""
+    meta = Meta({"user": "bob"})
+    assert meta.user == "bob"
+    assert meta.get("user") == "bob"
+
+
+def test_missing_key_reads_as_none() -> None:
+    """A missing key reads as None, and get() gives the default."""
+    meta = Meta({})
+    assert meta.user is None
+    assert meta.get("user", "anon") == "anon"
+
+
+def test_require_raises_on_missing() -> None:
+    """require() returns a value and raises ValueError for a missing or empty one."""
+    meta = Meta({"user": "bob", "empty": ""})
+    assert meta.require("user") == "bob"
+    with pytest.raises(ValueError, match='"empty" is empty'):
+        meta.require("empty")
+    with pytest.raises(ValueError, match='"nope" is empty'):
+        meta.require("nope")
+
+
+def test_meta_is_read_only() -> None:
+    """Setting or deleting a Meta attribute raises AttributeError."""
+    meta = Meta({"user": "bob"})
+    with pytest.raises(AttributeError, match="can not be changed"):
+        meta.user = "eve"
+    with pytest.raises(AttributeError, match="can not be changed"):
+        del meta.user
+    assert meta.user == "bob"
+
+
+def test_meta_copies_its_input() -> None:
+    """Changing the dict a Meta was built from does not change the Meta."""
+    source = {"user": "bob"}
+    meta = Meta(source)
+    source["user"] = "eve"
+    assert meta.user == "bob"
+
+
+def test_context_meta_copies_its_input(dm: DataManager) -> None:
+    """Changing the dict given to dm.context() does not change the context's meta."""
+    source = {"user": "bob"}
+    with dm.context(meta=source) as ctx:
+        source["user"] = "eve"
+        assert ctx.meta.user == "bob"
+
+
+def test_lazy_value_computed_on_first_read_only() -> None:
+    """A lazy value is computed on first read, then cached."""
+    calls = []
+
+    def load() -> str:
+        calls.append(1)
+        return "bob"
+
+    meta = Meta({"user": lazy(load)})
+    assert calls == []
+    assert meta.user == "bob"
+    assert meta.get("user") == "bob"
+    assert calls == [1]
+
+
+def test_lazy_value_never_read_is_never_computed(dm: DataManager) -> None:
+    """A context whose lazy meta value is never read never computes it."""
+    calls = []
+    with dm.context(meta={"user": lazy(lambda: calls.append(1))}):
+        pass
+    assert calls == []
+
+
+def test_lazy_value_in_context_meta(dm: DataManager) -> None:
+    """dm.context(meta=...) accepts lazy values."""
+    with dm.context(meta={"user": lazy(lambda: "ann")}) as ctx:
+        assert ctx.meta.user == "ann"
+
+
+@pytest.mark.anyio
+async def test_lazy_value_async_loader() -> None:
+    """await meta.aget() uses a lazy value's async loader and caches the result."""
+    calls = []
+
+    async def aload() -> str:
+        calls.append("async")
+        return "ann"
+
+    meta = Meta({"user": lazy(lambda: "sync", aload)})
+    assert await meta.aget("user") == "ann"
+    assert meta.user == "ann"
+    assert calls == ["async"]
+
+
+@pytest.mark.anyio
+async def test_aget_falls_back_to_sync_loader() -> None:
+    """await meta.aget() of a lazy value without an async loader uses the sync one."""
+    meta = Meta({"user": lazy(lambda: "sync")})
+    assert await meta.aget("user") == "sync"
+    assert await meta.aget("nope", "default") == "default"
+
+
+def test_keys_named_like_methods_stay_readable() -> None:
+    """A key named like a Meta method keeps the method working and is read with get()."""
+    meta = Meta({"get": 1, "items": 2, "user": "bob"})
+    assert meta.get("get") == 1
+    assert meta.get("items") == 2
+    assert dict(meta.items()) == {"get": 1, "items": 2, "user": "bob"}
+
+
+def test_mapping_protocol() -> None:
+    """Meta supports len, iteration, membership and item access, lazy values included."""
+    meta = Meta({"a": 1, "b": lazy(lambda: 2)})
+    assert len(meta) == 2
+    assert sorted(meta) == ["a", "b"]
+    assert "b" in meta
+    assert "c" not in meta
+    assert meta["b"] == 2
+    with pytest.raises(KeyError):
+        meta["c"]
+
+
+def test_str_shows_values_without_computing_lazy_ones() -> None:
+    """str(meta) is JSON of the values and does not compute lazy values."""
+    calls = []
+    meta = Meta({"a": 1, "b": lazy(lambda: calls.append(1))})
+    text = str(meta)
+    assert '"a": 1' in text
+    assert "lazy" in text
+    assert calls == []
+
+
+def test_meta_instance_is_used_as_is(dm: DataManager) -> None:
+    """A Meta given to dm.context() is the context's meta."""
+    meta = Meta({"user": "bob"})
+    with dm.context(meta=meta) as ctx:
+        assert ctx.meta is meta
