@@ -24,7 +24,7 @@ class Boom(Exception):
 
 
 def test_lifecycle_order(dm: DataManager, rec: Recorder) -> None:
-    """Middleware sets up in order, resources lazily; teardown is reverse, resources newest first."""
+    """Middleware sets up in order, resources lazily; teardown reverses, resources newest first."""
     dm.register_context_middleware(rec.middleware("m1"), rec.middleware("m2"))
     dm.register_resources(r1=rec.resource("r1"), r2=rec.resource("r2"))
     with dm.context() as ctx:
