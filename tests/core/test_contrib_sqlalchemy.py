@@ -17,7 +17,7 @@ from polydatum.contrib.sqlalchemy import (
 from polydatum.errors import MiddlewareSetupException
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import QueuePool
 
@@ -161,6 +161,18 @@ def test_connection_checked_out_on_first_access(dm: DataManager, engine: Engine)
         assert isinstance(ctx.db, Connection)
         after = checked_out(engine)
     assert (before, after) == (0, 1)
+
+
+def test_nested_context_is_its_own_transaction(dm: DataManager, engine: Engine) -> None:
+    """A nested context commits on its own connection even when the outer one rolls back."""
+    with pytest.raises(LookupError), dm.context() as outer:  # noqa: PT012
+        assert isinstance(outer.db, Connection)
+        with dm.context() as inner:
+            inner.db.execute(INSERT_PARENT, {"id": 2})
+        # SQLite allows one writer at a time, so the outer context writes after the inner one.
+        outer.db.execute(INSERT_PARENT, {"id": 1})
+        raise LookupError("outer fails")
+    assert parent_ids(engine) == [2]
 
 
 _OUTCOMES: dict[str, type[Exception] | None] = {
@@ -337,8 +349,10 @@ def test_async_engine_refused_by_connection_resource(tmp_path: Path) -> None:
         ConnectionResource(engine)  # type: ignore[arg-type]
 
 
-def test_async_engine_refused_by_session_resource(tmp_path: Path) -> None:
-    """SessionResource refuses an AsyncEngine and names the async resource."""
+@pytest.mark.parametrize("kind", ["engine", "sessionmaker"])
+def test_async_bind_refused_by_session_resource(tmp_path: Path, kind: str) -> None:
+    """SessionResource refuses an AsyncEngine or async_sessionmaker and names the async resource."""
     engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}")
+    bind = engine if kind == "engine" else async_sessionmaker(engine)
     with pytest.raises(TypeError, match="use AsyncSessionResource"):
-        SessionResource(engine)  # type: ignore[arg-type]
+        SessionResource(bind)  # type: ignore[arg-type]

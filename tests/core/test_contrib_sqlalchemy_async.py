@@ -20,6 +20,7 @@ from polydatum.errors import MiddlewareSetupException
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import QueuePool
 
 from tests.core._sql_backends import BACKENDS, database_url, enable_sqlite_foreign_keys, schema
@@ -332,6 +333,15 @@ async def test_missing_resource_fails_first_context() -> None:
     dm.register_context_middleware(AsyncTransactionMiddleware("db"))
     with pytest.raises(MiddlewareSetupException, match=r"register_resources\(db=AsyncConn"):
         await dm.context().__aenter__()
+
+
+@pytest.mark.parametrize("kind", ["engine", "sessionmaker"])
+def test_sync_bind_refused_by_async_session_resource(tmp_path: Path, kind: str) -> None:
+    """AsyncSessionResource refuses an Engine or sessionmaker and names the sync resource."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    bind = engine if kind == "engine" else sessionmaker(engine)
+    with pytest.raises(TypeError, match="use SessionResource"):
+        AsyncSessionResource(bind)  # type: ignore[arg-type]
 
 
 def test_sync_engine_refused_by_async_resource(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from polydatum.util import describe
 
@@ -40,10 +40,9 @@ class ConnectionResource:
 
     def __init__(self, engine: Engine) -> None:
         if not isinstance(engine, Engine):
-            hint = " use AsyncConnectionResource for it" if isinstance(engine, AsyncEngine) else ""
             raise TypeError(
-                f"ConnectionResource needs a sqlalchemy Engine (create_engine(url));{hint} "
-                f"got {describe(engine)}."
+                "ConnectionResource needs a sqlalchemy Engine (create_engine(url); use "
+                f"AsyncConnectionResource for an AsyncEngine); got {describe(engine)}."
             )
         self.engine = engine
 
@@ -71,7 +70,7 @@ class SessionResource:
         self.bind = bind
         if isinstance(bind, Engine):
             self._factory: Callable[[], Session] = partial(Session, bind, expire_on_commit=False)
-        elif callable(bind) and not isinstance(bind, AsyncEngine):
+        elif callable(bind) and not isinstance(bind, AsyncEngine | async_sessionmaker):
             self._factory = bind
         else:
             raise TypeError(
@@ -130,7 +129,7 @@ class AsyncSessionResource:
             self._factory: Callable[[], AsyncSession] = partial(
                 AsyncSession, bind, expire_on_commit=False
             )
-        elif callable(bind) and not isinstance(bind, Engine):
+        elif callable(bind) and not isinstance(bind, Engine | sessionmaker):
             self._factory = bind
         else:
             raise TypeError(
