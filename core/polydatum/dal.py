@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
+from functools import partial
 from types import TracebackType
 from typing import Any
 
@@ -171,6 +172,9 @@ class DataManager:
         self.context_class = type(base.__name__, (base,), {"__slots__": ()})
         for name in self._resource_manager.names():
             self._add_resource_attribute(name)
+        if type(self).context is DataManager.context:
+            # dm.context(meta) straight to the class: one Python call less per request.
+            self.context = partial(self.context_class, self)  # type: ignore[method-assign]
 
     def register_context_middleware(self, *middleware: Middleware) -> None:
         """Add context middleware, in order of execution.

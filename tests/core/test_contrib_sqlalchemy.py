@@ -165,7 +165,7 @@ def test_connection_checked_out_on_first_access(dm: DataManager, engine: Engine)
 
 def test_nested_context_is_its_own_transaction(dm: DataManager, engine: Engine) -> None:
     """A nested context commits on its own connection even when the outer one rolls back."""
-    with pytest.raises(LookupError), dm.context() as outer:  # noqa: PT012
+    with pytest.raises(LookupError), dm.context() as outer:
         assert isinstance(outer.db, Connection)
         with dm.context() as inner:
             inner.db.execute(INSERT_PARENT, {"id": 2})
@@ -250,7 +250,7 @@ def test_session_pending_objects_committed(session_dm: DataManager, engine: Engi
 
 def test_session_rolled_back_on_exception(session_dm: DataManager, engine: Engine) -> None:
     """Objects added to the session are not written when the context ends with an exception."""
-    with pytest.raises(LookupError), session_dm.context() as ctx:  # noqa: PT012
+    with pytest.raises(LookupError), session_dm.context() as ctx:
         ctx.db.add(Parent(id=1))
         raise LookupError("no such note")
     assert parent_ids(engine) == []
