@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 
 __all__ = ["DataAccessContext", "Meta", "lazy"]
 
-from .meta import _RESERVED, Meta, lazy, prepare
-from .meta import _new as _new_object
-from .meta import _set as _set_attribute
+from .meta import _RESERVED, Meta, lazy, new_meta
+from .meta import _init as _init_meta
+from .meta import _new as _new_meta
 
 logger = logging.getLogger("polydatum")
 
@@ -36,7 +36,9 @@ _Gen = Generator[Any, None, None] | AsyncGenerator[Any, None]
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 # Context states
-_CREATED, _SETUP, _ACTIVE, _EXITING, _EXITED = range(5)
+_CREATED, _EXITING, _EXITED, _SETUP, _ACTIVE, _ASETUP, _AACTIVE = range(7)
+_STATE_NAMES = ("created", "exiting", "exited", "setup", "active", "setup", "active")
+# A context is live (resources may be set up) in every state from _SETUP on.
 
 
 def _twice(gen: Generator[Any, None, None]) -> RuntimeError:
@@ -102,7 +104,7 @@ class ResourceAttribute:
             return self
         name = self.name
         state = ctx._state
-        if state == _ACTIVE or state == _SETUP:  # noqa: SIM109 - faster than a tuple test
+        if state >= _SETUP:
             factory = ctx.data_manager._resource_manager._resources.get(name)
             gen = factory(ctx) if factory is not None else ctx._open_resource(name)
         else:
@@ -158,21 +160,22 @@ class DataAccessContext:
         """Create a context of ``data_manager``; ``meta`` is read-only data about it."""
         self.data_manager = data_manager
         self.dal: DataAccessLayer = data_manager._dal
-        if type(meta) is Meta:
-            self.meta: Meta = meta
+        if not meta:
+            self.meta: Meta = _new_meta(Meta)
+        elif type(meta) is Meta:
+            self.meta = meta
         else:
-            # Meta.__init__, inlined: this runs once per request.
-            self.meta = _new_object(Meta)
-            if meta:
-                values = dict(meta)
-                for value in values.values():
-                    if type(value) is lazy:
-                        prepare(values)
-                        break
+            # new_meta's common case, inlined: this runs once per request.
+            for value in meta.values():
+                if type(value) is lazy:
+                    self.meta = new_meta(meta)  # type: ignore[arg-type]
+                    break
+            else:
+                if _RESERVED.isdisjoint(meta):
+                    self.meta = _new_meta(Meta)
+                    _init_meta(self.meta, **meta)
                 else:
-                    if not _RESERVED.isdisjoint(values):
-                        prepare(values)
-                _set_attribute(self.meta, "__dict__", values)
+                    self.meta = new_meta(meta)  # type: ignore[arg-type]
         self._resource_generators: dict[str, _Gen] = {}
         self._middleware_generators: list[_Gen] = []
         self._state = _CREATED
@@ -209,7 +212,7 @@ class DataAccessContext:
 
     def _open_resource(self, name: str) -> _Gen:
         state = self._state
-        if state != _ACTIVE and state != _SETUP:
+        if state < _SETUP:
             if state == _EXITING:
                 raise ResourceException(
                     f"Resource {name!r} was not set up during the context; resources can "
@@ -253,12 +256,12 @@ class DataAccessContext:
 
     def _detach(self) -> None:
         """Stop being the active context without closing (e.g. while a body streams)."""
-        if self._token is not None:
+        if self._state >= _SETUP and self._token is not None:
             token, self._token = self._token, None
             self._deactivate(token)
 
     def _begin_exit(self) -> None:
-        if self._state != _ACTIVE and self._state != _SETUP:
+        if self._state < _SETUP:
             raise RuntimeError("A DataAccessContext must be active to exit it.")
         self._state = _EXITING
         if self._token is None:
@@ -306,8 +309,7 @@ class DataAccessContext:
         it; an error it raises propagates. Resource teardown errors are
         collected, logged and never propagate.
         """
-        state = self._state
-        if (state != _ACTIVE and state != _SETUP) or self._async or self._token is None:
+        if self._state != _ACTIVE or self._token is None:
             self._begin_exit_slow()
         self._state = _EXITING
         if exc_type is not None and exc_value is None:
@@ -342,7 +344,6 @@ class DataAccessContext:
         finally:
             self._state = _EXITED
             token = self._token
-            self._token = None
             try:
                 self.data_manager._context_var.reset(token)  # type: ignore[arg-type]
             except ValueError:
@@ -368,7 +369,7 @@ class DataAccessContext:
     async def __aenter__(self) -> Self:
         if self._state != _CREATED:
             raise RuntimeError("A DataAccessContext may only be used once.")
-        self._state = _SETUP
+        self._state = _ASETUP
         self._async = True
         self._token = self.data_manager._context_var.set(self)
         try:
@@ -394,7 +395,7 @@ class DataAccessContext:
         except BaseException:
             if not await self.__aexit__(*sys.exc_info()):
                 raise
-        self._state = _ACTIVE
+        self._state = _AACTIVE
         return self
 
     async def __aexit__(
@@ -489,5 +490,4 @@ class DataAccessContext:
         return exc_value, cancelled
 
     def __repr__(self) -> str:
-        states = ("created", "setup", "active", "exiting", "exited")
-        return f"<{type(self).__name__} {states[self._state]} meta={self.meta!r}>"
+        return f"<{type(self).__name__} {_STATE_NAMES[self._state]} meta={self.meta!r}>"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from types import SimpleNamespace
 from typing import Any
 
 from .util import describe
@@ -38,7 +39,7 @@ class lazy:  # noqa: N801 - used like a function: meta={"user": lazy(load_user)}
         return f"<lazy {describe(self.load)}>"
 
 
-class Meta:
+class Meta(SimpleNamespace):
     """Read-only data about a context (the request, the user).
 
     Keys read as attributes (``meta.user``); a missing key reads as None.
@@ -47,10 +48,14 @@ class Meta:
     ``meta.get(key)``.
     """
 
-    __slots__ = ("__dict__",)
+    # A SimpleNamespace underneath: built in C, and every plain value is an
+    # instance attribute, so ``meta.user`` is a plain attribute read.
+    __slots__ = ()
 
     def __init__(self, opts: Mapping[str, Any] | None = None) -> None:
-        _fill(self, opts)
+        values = dict(opts) if opts else {}
+        prepare(values)
+        _init(self, **values)
 
     def __setattr__(self, key: str, value: Any) -> None:
         raise AttributeError("Meta values can not be changed.")
@@ -131,7 +136,7 @@ class Meta:
             return dict(self.items()) == dict(other.items())
         return NotImplemented
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
     def __str__(self) -> str:
         values = self.__dict__
@@ -146,8 +151,8 @@ class Meta:
 
 _NOT_SET: Any = object()
 _RESERVED = frozenset(name for name in dir(Meta) if not name.startswith("__"))
-_set = object.__setattr__
-_new = object.__new__
+_new = SimpleNamespace.__new__
+_init = SimpleNamespace.__init__
 
 
 def prepare(values: dict[str, Any]) -> None:
@@ -161,14 +166,27 @@ def prepare(values: dict[str, Any]) -> None:
         values[_SHADOWED] = {k: values.pop(k) for k in _RESERVED.intersection(values)}
 
 
-def _fill(meta: Meta, opts: Mapping[str, Any] | None) -> None:
-    values = dict(opts) if opts else {}
-    prepare(values)
-    _set(meta, "__dict__", values)
+def new_meta(opts: Mapping[str, Any] | None, lazy_values: dict[str, lazy] | None = None) -> Meta:
+    """Build a Meta without going through ``Meta.__init__`` (the per-request path).
 
-
-def new_meta(opts: Mapping[str, Any] | None) -> Meta:
-    """Build a Meta without going through ``Meta.__init__``."""
+    ``lazy_values`` are lazy entries the caller already keeps apart, which
+    saves looking for them among ``opts``.
+    """
     meta: Meta = _new(Meta)
-    _fill(meta, opts)
+    if opts:
+        for value in opts.values():
+            if type(value) is lazy:
+                values = dict(opts)
+                prepare(values)
+                _init(meta, **values)
+                break
+        else:
+            if _RESERVED.isdisjoint(opts):
+                _init(meta, **opts)
+            else:
+                values = dict(opts)
+                prepare(values)
+                _init(meta, **values)
+    if lazy_values:
+        meta.__dict__[_PENDING] = {**meta.__dict__.get(_PENDING, {}), **lazy_values}
     return meta
