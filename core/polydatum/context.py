@@ -94,19 +94,19 @@ class ResourceAttribute:
     in the context's ``__dict__`` and later reads are plain lookups.
     """
 
-    __slots__ = ("name",)
+    __slots__ = ("factory", "name")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, factory: Any) -> None:
         self.name = name
+        self.factory = factory
 
     def __get__(self, ctx: DataAccessContext | None, owner: type | None = None) -> Any:
         if ctx is None:
             return self
         name = self.name
-        state = ctx._state
-        if state >= _SETUP:
-            factory = ctx.data_manager._resource_manager._resources.get(name)
-            gen = factory(ctx) if factory is not None else ctx._open_resource(name)
+        factory = self.factory
+        if factory is not None and ctx._state >= _SETUP:
+            gen = factory(ctx)
         else:
             gen = ctx._open_resource(name)
         if type(gen) is GeneratorType:
@@ -191,7 +191,8 @@ class DataAccessContext:
         """
         if name[:2] == "__":
             raise AttributeError(name)
-        return ResourceAttribute(name).__get__(self)
+        # Resources registered on the ResourceManager directly have no attribute.
+        return ResourceAttribute(name, None).__get__(self)
 
     async def aget(self, name: str) -> Any:
         """Return the resource ``name``, setting it up (sync or async) on first access."""

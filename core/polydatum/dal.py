@@ -210,8 +210,9 @@ class DataManager:
 
     def _add_resource_attribute(self, name: str) -> None:
         cls = self.context_class
-        if not hasattr(cls, name):
-            setattr(cls, name, ResourceAttribute(name))
+        current = cls.__dict__.get(name)
+        if isinstance(current, ResourceAttribute) or not hasattr(cls, name):
+            setattr(cls, name, ResourceAttribute(name, self._resource_manager[name]))
 
     def register_services(self, **services: Service) -> None:
         """Register services with the DAL (see DataAccessLayer.register_services)."""

@@ -247,3 +247,21 @@ def test_seed_import_paths() -> None:
         ResourceSetupException,
     )
     from polydatum.resources import Resource, ResourceManager, ValueResource  # noqa: F401
+
+
+def test_replace_resource_after_use(dm: DataManager) -> None:
+    """A resource replaced after contexts used it is the one later contexts get."""
+    dm.register_resources(db=lambda ctx: (yield 1))
+    with dm.context() as ctx:
+        assert ctx.db == 1
+    dm.replace_resource("db", lambda ctx: (yield 2))
+    with dm.context() as ctx:
+        assert ctx.db == 2
+
+
+def test_resource_registered_on_the_resource_manager_directly() -> None:
+    """A resource added to the ResourceManager itself, after the DataManager exists, still works."""
+    dm = DataManager()
+    dm._resource_manager.register_resources(late=ValueResource("late"))
+    with dm.context() as ctx:
+        assert ctx.late == "late"
