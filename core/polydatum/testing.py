@@ -1,0 +1,195 @@
+"""Test helpers: overrides that restore, and a tracker that finds leaked contexts and resources.
+
+``override(dm, services=..., resources=...)`` swaps services and resources
+for a ``with`` block (or a test, through the pytest plugin) and restores what
+was there afterwards, even when the block fails. ``ResourceTracker`` counts
+every resource set up and torn down while it is installed;
+``tracker.assert_no_leaks()`` fails with a message naming what leaked.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncGenerator, Generator, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from .context import DataAccessContext
+from .dal import DataManager
+from .resources import ResourceFactory
+from .services import Service
+from .util import is_async_generator
+
+__all__ = ["LeakError", "ResourceTracker", "override"]
+
+_MISSING: Any = object()
+
+
+class LeakError(AssertionError):
+    """A context stayed active, or a resource was set up and never torn down."""
+
+
+@contextmanager
+def override(
+    dm: DataManager,
+    *,
+    services: Mapping[str, Service] | None = None,
+    resources: Mapping[str, ResourceFactory] | None = None,
+) -> Iterator[DataManager]:
+    """Replace services and resources of ``dm`` inside the block; restore them afterwards.
+
+    A name that was not registered before is registered for the block and
+    removed afterwards. Overrides nest. The replacement is global to ``dm``:
+    requests served by a test client or a server thread in the block see it.
+    """
+    saved_services = {name: dm._dal._services.get(name, _MISSING) for name in services or {}}
+    saved_resources = {name: dm.get_resource(name) or _MISSING for name in resources or {}}
+    try:
+        for name, service in (services or {}).items():
+            dm.replace_service(name, service)
+        for name, resource in (resources or {}).items():
+            dm.replace_resource(name, resource)
+        yield dm
+    finally:
+        for name, old_service in saved_services.items():
+            if old_service is _MISSING:
+                _remove_service(dm, name)
+            else:
+                dm.replace_service(name, old_service)
+        for name, old_resource in saved_resources.items():
+            if old_resource is _MISSING:
+                _remove_resource(dm, name)
+            else:
+                dm.replace_resource(name, old_resource)
+
+
+def _remove_service(dm: DataManager, name: str) -> None:
+    dal = dm._dal
+    dal._services.pop(name, None)
+    if name in type(dal).__dict__:
+        delattr(type(dal), name)
+
+
+def _remove_resource(dm: DataManager, name: str) -> None:
+    dm._resource_manager._resources.pop(name, None)
+    if name in dm.context_class.__dict__:
+        delattr(dm.context_class, name)
+
+
+class ResourceTracker:
+    """Counts set-ups and teardowns of every resource of a DataManager.
+
+    Use as a context manager (``with ResourceTracker(dm) as tracker:``); it
+    wraps the registered resources for the block and restores them after.
+    Thread-safe, so requests served in other threads are counted too.
+    """
+
+    def __init__(self, dm: DataManager) -> None:
+        self.dm = dm
+        self.set_up: dict[str, int] = {}
+        self.torn_down: dict[str, int] = {}
+        self._open: dict[int, str] = {}
+        self._lock = threading.Lock()
+        self._override: Any = None
+
+    def __enter__(self) -> ResourceTracker:
+        names = list(self.dm._resource_manager.names())
+        wrapped = {name: self._wrap(name, self.dm._resource_manager[name]) for name in names}
+        self._override = override(self.dm, resources=wrapped)
+        self._override.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._override.__exit__(None, None, None)
+
+    def _opened(self, name: str, token: int) -> None:
+        with self._lock:
+            self.set_up[name] = self.set_up.get(name, 0) + 1
+            self._open[token] = name
+
+    def _closed(self, name: str, token: int) -> None:
+        with self._lock:
+            self.torn_down[name] = self.torn_down.get(name, 0) + 1
+            self._open.pop(token, None)
+
+    def _wrap(self, name: str, factory: ResourceFactory) -> ResourceFactory:
+        tracker = self
+        if is_async_generator(factory):
+
+            async def tracked_async(ctx: DataAccessContext) -> AsyncGenerator[Any, None]:
+                agen: Any = factory(ctx)
+                try:
+                    value = await agen.__anext__()
+                except StopAsyncIteration:
+                    return
+                token = id(agen)
+                tracker._opened(name, token)
+                try:
+                    try:
+                        yield value
+                    except GeneratorExit:
+                        await agen.aclose()
+                        raise
+                    except BaseException as exc:
+                        try:
+                            extra = await agen.athrow(exc)
+                        except StopAsyncIteration:
+                            return
+                        yield extra  # the context reports that it did not stop
+                        return
+                    async for extra in agen:
+                        yield extra  # a second value: the context reports it
+                finally:
+                    tracker._closed(name, token)
+
+            return tracked_async
+
+        def tracked(ctx: DataAccessContext) -> Generator[Any, None, None]:
+            gen: Any = factory(ctx)
+            try:
+                value = next(gen)
+            except StopIteration:
+                return
+            token = id(gen)
+            tracker._opened(name, token)
+            try:
+                try:
+                    yield value
+                except GeneratorExit:
+                    gen.close()
+                    raise
+                except BaseException as exc:
+                    try:
+                        extra = gen.throw(exc)
+                    except StopIteration:
+                        return
+                    yield extra  # the context reports that it did not stop
+                    return
+                yield from gen  # the original's teardown; a second value reaches the context
+            finally:
+                tracker._closed(name, token)
+
+        return tracked
+
+    def leaks(self) -> list[str]:
+        """Describe what leaked: an active context, resources set up and not torn down."""
+        found = []
+        active = self.dm.get_active_context()
+        if active is not None:
+            found.append(f"a context is still active: {active!r}")
+        with self._lock:
+            still_open: dict[str, int] = {}
+            for name in self._open.values():
+                still_open[name] = still_open.get(name, 0) + 1
+        for name, count in sorted(still_open.items()):
+            found.append(
+                f"resource {name!r}: set up {self.set_up.get(name, 0)} time(s), "
+                f"torn down {self.torn_down.get(name, 0)}; {count} still open"
+            )
+        return found
+
+    def assert_no_leaks(self) -> None:
+        """Raise LeakError naming each leak (an active context, a resource never torn down)."""
+        found = self.leaks()
+        if found:
+            raise LeakError("polydatum leaked:\n  " + "\n  ".join(found))
