@@ -45,6 +45,7 @@ class Probe:
             self.seen: list[type[BaseException] | None] = []
             self.fail_commit = False
             self.user_loads = 0
+            self.ids = itertools.count(1)
 
     def add(self, **counts: int) -> None:
         """Add to the named counters."""
@@ -54,14 +55,13 @@ class Probe:
 
 
 PROBE = Probe()
-_ids = itertools.count(1)
 
 
 def connection(context: DataAccessContext) -> Generator[int, None, None]:
     """A resource standing for a connection; counts set-ups and teardowns."""
     PROBE.add(setups=1)
     try:
-        yield next(_ids)
+        yield next(PROBE.ids)
     finally:
         PROBE.add(teardowns=1)
 
@@ -99,6 +99,10 @@ class Who(Service):
         """The request's path."""
         return str(self._ctx.meta.request.path)
 
+    def tenant(self) -> str:
+        """The tenant a META hook put in meta."""
+        return str(self._ctx.meta.tenant)
+
     def connection(self) -> int:
         """Use the connection resource (sets it up)."""
         conn: int = self._ctx.connection
@@ -111,6 +115,11 @@ class Who(Service):
     def gone(self) -> None:
         """Raise a 410 service error."""
         raise Gone("gone")
+
+
+def extra_meta(request: HttpRequest) -> dict[str, Any]:
+    """A META hook: adds the tenant named by the X-Tenant header."""
+    return {"tenant": request.headers.get("x-tenant", "none")}
 
 
 def make_dm() -> DataManager:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("s/noop", views.noop),
     path("s/name", views.name),
     path("s/conn", views.conn),
+    path("s/tenant", views.tenant),
     path("s/fail/<str:kind>", views.fail),
     path("s/service/<str:code>", views.service_error),
     path("s/stream/<int:count>", views.stream),

@@ -14,6 +14,8 @@ from tests.django_datum.notes.models import DatumNote, DatumTag
 
 #: Set by a test to make concurrent requests meet inside the view.
 BARRIERS: dict[str, threading.Barrier | asyncio.Barrier] = {}
+#: Set by a test to learn when a view reached its waiting point.
+EVENTS: dict[str, asyncio.Event] = {}
 
 
 def _raise(kind: str) -> None:
@@ -36,6 +38,11 @@ def name(request: HttpRequest) -> HttpResponse:
     if isinstance(barrier, threading.Barrier):
         barrier.wait(timeout=20)
     return HttpResponse(f"{dal.who.name()} {dal.who.path()}")
+
+
+def tenant(request: HttpRequest) -> HttpResponse:
+    """Answers the tenant a META hook added."""
+    return HttpResponse(request.dal.who.tenant())  # type: ignore[attr-defined]
 
 
 def conn(request: HttpRequest) -> HttpResponse:
@@ -127,6 +134,9 @@ async def astream(request: HttpRequest, count: int) -> StreamingHttpResponse:
 async def ablock(request: HttpRequest) -> HttpResponse:
     """Async: uses the DAL, then waits until cancelled (client disconnect)."""
     request.dal.who.connection()  # type: ignore[attr-defined]
+    started = EVENTS.get("block")
+    if started is not None:
+        started.set()
     await asyncio.Event().wait()
     return HttpResponse("unreachable")
 
