@@ -134,6 +134,17 @@ def make_dm() -> DataManager:
 dm = make_dm()
 
 
+def orm_dm(alias: str) -> DataManager:
+    """A DataManager whose contexts run in one ORM transaction on ``alias``."""
+    from django_datum import AtomicMiddleware
+
+    orm = DataManager()
+    orm.register_context_middleware(AtomicMiddleware(alias), recorder)
+    orm.register_resources(connection=connection)
+    orm.register_services(who=Who())
+    return orm
+
+
 def _header_user(request: HttpRequest) -> Callable[[], Any]:
     name = request.META[USER_HEADER]
 

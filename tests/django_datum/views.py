@@ -76,13 +76,14 @@ def stream(request: HttpRequest, count: int) -> StreamingHttpResponse:
 
 def write_note(request: HttpRequest, outcome: str) -> HttpResponse:
     """Writes a note, then ends by outcome: ok, raise, 404, or dangling (commit fails)."""
-    note = DatumNote.objects.create(title=f"{outcome}-{request.GET.get('tag', '')}")
+    notes = DatumNote.objects.using(request.GET.get("db", "default"))
+    note = notes.create(title=f"{outcome}-{request.GET.get('tag', '')}")
     if outcome == "raise":
         raise RuntimeError("after write")
     if outcome == "404":
         raise Http404("after write")
     if outcome == "dangling":
-        DatumTag.objects.create(note_id=note.pk + 10_000)
+        DatumTag.objects.using(notes.db).create(note_id=note.pk + 10_000)
     return HttpResponse(str(note.pk))
 
 
@@ -143,11 +144,12 @@ async def ablock(request: HttpRequest) -> HttpResponse:
 
 async def awrite_note(request: HttpRequest, outcome: str) -> HttpResponse:
     """Async: writes a note with the async ORM, then ends by outcome like write_note."""
-    note = await DatumNote.objects.acreate(title=f"{outcome}-{request.GET.get('tag', '')}")
+    notes = DatumNote.objects.using(request.GET.get("db", "default"))
+    note = await notes.acreate(title=f"{outcome}-{request.GET.get('tag', '')}")
     if outcome == "raise":
         raise RuntimeError("after write")
     if outcome == "404":
         raise Http404("after write")
     if outcome == "dangling":
-        await DatumTag.objects.acreate(note_id=note.pk + 10_000)
+        await DatumTag.objects.using(notes.db).acreate(note_id=note.pk + 10_000)
     return HttpResponse(str(note.pk))
