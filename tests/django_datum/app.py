@@ -79,7 +79,7 @@ def recorder(context: DataAccessContext) -> Generator[None, None, None]:
         raise
     with PROBE.lock:
         PROBE.seen.append(None)
-    if PROBE.fail_commit:
+    if PROBE.fail_commit or (request is not None and "x-fail-commit" in request.headers):
         raise CommitFailed("commit failed")
 
 
@@ -96,8 +96,8 @@ class Who(Service):
         return str(user.username)
 
     def path(self) -> str:
-        """The request's path."""
-        return str(self._ctx.meta.request.path)
+        """The request's path and query."""
+        return str(self._ctx.meta.request.get_full_path())
 
     def tenant(self) -> str:
         """The tenant a META hook put in meta."""

@@ -12,6 +12,7 @@ ALLOWED_HOSTS = ["*"]
 USE_TZ = True
 ROOT_URLCONF = "tests.django_datum.urls"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+STATIC_URL = "/static/"
 
 INSTALLED_APPS = [
     "django.contrib.auth",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,11 +17,11 @@ pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
 
 @pytest.fixture(params=["default", "pg"])
-def alias(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]:
+def alias(request: pytest.FixtureRequest, settings: Any) -> str:
     """Each test runs on SQLite ("default") and on PostgreSQL ("pg")."""
     name: str = request.param if request.param == "default" else request.getfixturevalue("postgres")
     settings.DATUM = {"DATA_MANAGER": orm_dm(name)}
-    yield name
+    return name
 
 
 @pytest.fixture
