@@ -151,6 +151,8 @@ class DatumMiddleware:
             # Only what Django does not turn into a response (KeyboardInterrupt...).
             scope.close_quietly(exc)
             raise
+        finally:
+            _forget(attrs)
         if response.streaming and not scope.closed:
             scope.detach()
             stream_in_context(response, scope, is_async=False)
@@ -174,6 +176,8 @@ class DatumMiddleware:
             # Cancellation (client disconnect) lands here, never in process_exception.
             await scope.aclose_quietly(exc)
             raise
+        finally:
+            _forget(attrs)
         if response.streaming and not scope.closed:
             scope.detach()
             stream_in_context(response, scope, is_async=True)
@@ -192,6 +196,16 @@ class DatumMiddleware:
         if get_config().map_service_errors:
             return service_error_response(request, exception)
         return None
+
+
+def _forget(attrs: dict[str, Any]) -> None:
+    """Drop the request's links to its context once the view is done.
+
+    The context's meta holds the request; without this every request would be
+    a reference cycle left to the garbage collector. ``request.dal`` stays.
+    """
+    attrs.pop(CONTEXT_ATTR, None)
+    attrs.pop(SCOPE_ATTR, None)
 
 
 def _record_uncaught(sender: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
