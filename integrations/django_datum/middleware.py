@@ -97,11 +97,11 @@ def service_error_response(request: HttpRequest, exc: BaseException) -> HttpResp
     if django_error is not None:
         response: HttpResponseBase = response_for_exception(request, django_error(str(exc)))
         return response
-    return HttpResponse(
-        HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "",
-        status=status,
-        content_type="text/plain; charset=utf-8",
-    )
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = ""
+    return HttpResponse(reason, status=status, content_type="text/plain; charset=utf-8")
 
 
 class DatumMiddleware:

@@ -180,3 +180,29 @@ class HeaderUserMiddleware:
 
             request.auser = auser
         return self.get_response(request)
+
+
+class ExplodingMiddleware:
+    """Test-only: raises (below DatumMiddleware) when the X-Explode header is sent."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if "x-explode" in request.headers:
+            raise RuntimeError("inner middleware failed")
+        return self.get_response(request)
+
+
+def failing_setup(context: DataAccessContext) -> Generator[None, None, None]:
+    """Context middleware that fails while the context opens."""
+    raise RuntimeError("setup failed")
+    yield  # pragma: no cover - makes this a generator function
+
+
+def broken_dm() -> DataManager:
+    """A DataManager whose contexts cannot open (a resource is registered, never set up)."""
+    broken = DataManager()
+    broken.register_resources(connection=connection)
+    broken.register_context_middleware(recorder, failing_setup)
+    return broken

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from django.test import Client
+from django.test import Client, RequestFactory
+from django_datum import get_dal
 
 from tests.django_datum.app import CommitFailed, Probe
 
@@ -80,3 +83,36 @@ def test_service_error_mapping_can_be_switched_off(client: Client, settings: obj
     settings.DATUM = {"DATA_MANAGER": "tests.django_datum.app.dm", "MAP_SERVICE_ERRORS": False}  # type: ignore[attr-defined]
     client.raise_request_exception = False
     assert client.get("/s/service/404").status_code == 500
+
+
+def test_inner_middleware_exception_reaches_the_context(
+    client: Client, probe: Probe, settings: Any
+) -> None:
+    """An exception from middleware below DatumMiddleware is thrown into the context too."""
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "tests.django_datum.app.ExplodingMiddleware"]
+    client.raise_request_exception = False
+    assert client.get("/s/conn", headers={"x-explode": "1"}).status_code == 500
+    assert probe.seen == [RuntimeError]
+
+
+def test_context_that_fails_to_open_is_a_500_and_leaks_nothing(
+    client: Client, probe: Probe, settings: Any
+) -> None:
+    """A context middleware failing at set-up gives Django's 500; earlier middleware closes."""
+    settings.DATUM = {"DATA_MANAGER": "tests.django_datum.app.broken_dm"}
+    client.raise_request_exception = False
+    assert client.get("/s/conn").status_code == 500
+    assert (probe.seen, probe.setups) == ([RuntimeError], 0)
+
+
+def test_get_dal_without_the_middleware_says_what_to_add(settings: Any) -> None:
+    """get_dal on a request the middleware never saw names the MIDDLEWARE entry to add."""
+    with pytest.raises(RuntimeError, match=r"django_datum\.middleware\.DatumMiddleware"):
+        get_dal(RequestFactory().get("/"))
+
+
+def test_request_keeps_dal_but_drops_its_context_after_the_response(client: Client) -> None:
+    """After the response, request.dal stays and the request no longer holds its context."""
+    request = client.get("/s/noop").wsgi_request
+    assert hasattr(request, "dal")
+    assert not hasattr(request, "datum_context")
