@@ -56,3 +56,12 @@ async def test_sync_body_streams_under_asgi(async_client: AsyncClient, probe: Pr
     body = b"".join([chunk async for chunk in response.streaming_content])  # type: ignore[attr-defined]
     assert body == b"1:/s/stream/2;1:/s/stream/2;"
     assert (probe.seen, probe.teardowns) == ([None], 1)
+
+
+def test_async_body_under_wsgi_still_closes_once(client: Client, probe: Probe) -> None:
+    """Under WSGI an async body (which Django warns about) streams and closes the context once."""
+    response = client.get("/a/stream/2")
+    with pytest.warns(Warning, match="must consume asynchronous iterators"):
+        body = b"".join(response)  # what a WSGI server does
+    assert body == b"1:/a/stream/2;1:/a/stream/2;"
+    assert (probe.seen, probe.teardowns) == ([None], 1)
