@@ -6,9 +6,11 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -28,31 +30,34 @@ def _serve(command: list[str], port: int) -> Iterator[str]:
     """Start a server, poll until it answers (bounded), yield its URL, stop it."""
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.django_datum.settings"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    proc = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {proc.stderr.read().decode()}")  # type: ignore[union-attr]
-            try:
-                if httpx.get(f"{url}/s/noop", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-            time.sleep(0.05)  # polling interval, not synchronisation
-        yield url
-    finally:
-        proc.terminate()
+    # A file, not a pipe: a chatty server can never block on a full pipe.
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stderr.close()  # type: ignore[union-attr]
+            yield _wait_until_up(proc, log, f"http://127.0.0.1:{port}")
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _wait_until_up(proc: subprocess.Popen[bytes], log: IO[bytes], url: str) -> str:
+    """Poll the server (bounded) until it answers; fail with its log if it exits."""
+    deadline = time.monotonic() + 30
+    while True:
+        if proc.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"server exited: {log.read().decode(errors='replace')}")
+        try:
+            if httpx.get(f"{url}/s/noop", timeout=1).status_code == 200:
+                return url
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.05)  # polling interval, not synchronisation
 
 
 @pytest.fixture(scope="module")
