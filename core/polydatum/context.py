@@ -376,7 +376,10 @@ class DataAccessContext:
         try:
             generators = self._middleware_generators
             for middleware in self.data_manager.get_middleware(self):
-                gen = middleware(self)
+                # A middleware usable in both kinds of context may carry an async
+                # twin: `async with` contexts call its `acall` instead.
+                acall = getattr(middleware, "acall", None)
+                gen = acall(self) if acall is not None else middleware(self)
                 if type(gen) is GeneratorType:
                     value = next(gen, _MISSING)
                 elif type(gen) is AsyncGeneratorType:

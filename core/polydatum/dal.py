@@ -19,6 +19,8 @@ __all__ = ["DataAccessLayer", "DataManager", "Middleware"]
 
 #: Context middleware: called with the context, returns a generator (or an
 #: async generator) that yields once; the context's exception is thrown in.
+#: An object whose ``__call__`` is a generator may also define ``acall`` (an
+#: async generator method): ``async with`` contexts call that twin instead.
 Middleware = Callable[[DataAccessContext], Any]
 
 _ids = itertools.count(1)

@@ -1,0 +1,66 @@
+"""System checks for the ``DATUM`` setting and the middleware order (``django_datum.E0xx``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, register
+from django.utils.module_loading import import_string
+
+from .conf import DatumConfigError, get_config
+
+__all__ = ["check_middleware_order", "check_settings", "middleware_order_error"]
+
+_AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Report a missing or wrong ``DATUM`` setting (E001-E005)."""
+    if not _datum_middleware_positions():
+        return []
+    try:
+        get_config()
+    except DatumConfigError as err:
+        return [Error(err.message, hint=err.hint, id=err.id)]
+    return []
+
+
+@register(Tags.compatibility)
+def check_middleware_order(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Report ``DatumMiddleware`` placed before ``AuthenticationMiddleware`` (E006)."""
+    error = middleware_order_error()
+    return [] if error is None else [Error(error.message, hint=error.hint, id=error.id)]
+
+
+def middleware_order_error() -> DatumConfigError | None:
+    """Return the error for a DatumMiddleware listed before AuthenticationMiddleware, if any."""
+    ours = _datum_middleware_positions()
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or ())
+    if not ours or _AUTH_MIDDLEWARE not in middleware:
+        return None
+    auth = middleware.index(_AUTH_MIDDLEWARE)
+    if ours[0] > auth:
+        return None
+    return DatumConfigError(
+        "django_datum.E006",
+        f"{middleware[ours[0]]!r} comes before {_AUTH_MIDDLEWARE!r} in MIDDLEWARE, "
+        "so request.user is not set when the data context opens.",
+        f"Move it after {_AUTH_MIDDLEWARE!r} (last in the list is best: its "
+        "process_exception then sees every view exception first).",
+    )
+
+
+def _datum_middleware_positions() -> list[int]:
+    from .middleware import DatumMiddleware
+
+    positions = []
+    for index, path in enumerate(getattr(settings, "MIDDLEWARE", None) or ()):
+        try:
+            cls = import_string(path)
+        except ImportError:
+            continue  # Django reports middleware that does not import by itself.
+        if isinstance(cls, type) and issubclass(cls, DatumMiddleware):
+            positions.append(index)
+    return positions

@@ -1,0 +1,221 @@
+"""``DatumMiddleware``: one data context per request, ``request.dal`` in every view.
+
+Add it to ``MIDDLEWARE`` after ``AuthenticationMiddleware`` (last is best)
+and name the DataManager in ``DATUM = {"DATA_MANAGER": "myproject.dal.dm"}``.
+It is sync- and async-capable: under ASGI with async middleware around it,
+it runs in the event loop without thread hops.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.core.exceptions import BadRequest, PermissionDenied
+from django.core.handlers.exception import response_for_exception
+from django.core.signals import got_request_exception
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from polydatum import DataAccessLayer, lazy
+from polydatum.lifecycle import RequestScope, status_for
+
+from .checks import middleware_order_error
+from .conf import DatumConfig, get_config
+from .streaming import stream_in_context
+
+__all__ = [
+    "CONTEXT_ATTR",
+    "DAL_ATTR",
+    "SCOPE_ATTR",
+    "DatumMiddleware",
+    "build_meta",
+    "get_dal",
+    "service_error_response",
+]
+
+#: ``request.dal``: the DAL of the request's context.
+DAL_ATTR = "dal"
+#: ``request.datum_context``: the request's DataAccessContext.
+CONTEXT_ATTR = "datum_context"
+#: The request's RequestScope (private to the plugin).
+SCOPE_ATTR = "_datum_scope"
+
+_DJANGO_ERRORS: dict[int, type[Exception]] = {
+    400: BadRequest,
+    403: PermissionDenied,
+    404: Http404,
+}
+
+GetResponse = Callable[[HttpRequest], Any]
+
+
+def build_meta(request: HttpRequest, config: DatumConfig) -> dict[str, Any]:
+    """Return the meta of ``request``'s context: ``request``, a lazy ``user`` and ``META``'s."""
+
+    def load_user() -> Any:
+        return getattr(request, "user", None)
+
+    async def aload_user() -> Any:
+        auser = getattr(request, "auser", None)
+        return await auser() if auser is not None else None
+
+    meta: dict[str, Any] = {"request": request, "user": lazy(load_user, aload_user)}
+    if config.meta is not None:
+        meta.update(config.meta(request))
+    return meta
+
+
+def get_dal(request: HttpRequest) -> DataAccessLayer:
+    """Return ``request.dal``.
+
+    Raises:
+        RuntimeError: ``DatumMiddleware`` did not run for this request.
+    """
+    try:
+        dal: DataAccessLayer = request.__dict__[DAL_ATTR]
+    except KeyError:
+        raise RuntimeError(
+            "request.dal is not set: add 'django_datum.middleware.DatumMiddleware' to "
+            "MIDDLEWARE (after AuthenticationMiddleware)."
+        ) from None
+    return dal
+
+
+def service_error_response(request: HttpRequest, exc: BaseException) -> HttpResponseBase | None:
+    """Return the response for an unhandled 4xx ``ServiceError``, or None to let Django decide.
+
+    400, 403 and 404 go through Django's own handlers (``handler404``...);
+    other 4xx codes get a plain response with the status's reason phrase;
+    5xx codes stay unhandled so Django logs them and renders its 500 page.
+    """
+    status = status_for(exc)
+    if status is None or status >= 500:
+        return None
+    django_error = _DJANGO_ERRORS.get(status)
+    if django_error is not None:
+        response: HttpResponseBase = response_for_exception(request, django_error(str(exc)))
+        return response
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = ""
+    return HttpResponse(reason, status=status, content_type="text/plain; charset=utf-8")
+
+
+class DatumMiddleware:
+    """Opens one data context per request and closes it before the response leaves.
+
+    - ``request.dal`` / ``request.datum_context`` are set for the view.
+    - The view's exception (Http404 and friends included) is thrown into the
+      context, so context middleware rolls back; the response stays Django's.
+    - A failing close (a commit) becomes Django's normal 500 response.
+    - A streamed body keeps the context until the response is closed.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: GetResponse) -> None:
+        """Check the settings now, so misconfiguration fails at start-up.
+
+        Raises:
+            ImproperlyConfigured: ``DATUM`` is missing or wrong, or the middleware
+                is listed before ``AuthenticationMiddleware``.
+        """
+        if get_response is None:
+            raise ValueError("get_response must be provided.")
+        get_config()
+        order_error = middleware_order_error()
+        if order_error is not None:
+            raise order_error
+        self.get_response = get_response
+        self._is_async = iscoroutinefunction(get_response)
+        if self._is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self._is_async:
+            return self.__acall__(request)
+        config = get_config()
+        scope = RequestScope(config.data_manager, build_meta(request, config))
+        context = scope.open()
+        attrs = request.__dict__
+        attrs[DAL_ATTR] = context.dal
+        attrs[CONTEXT_ATTR] = context
+        attrs[SCOPE_ATTR] = scope
+        try:
+            response = self.get_response(request)
+        except BaseException as exc:
+            # Only what Django does not turn into a response (KeyboardInterrupt...).
+            scope.close_quietly(exc)
+            raise
+        finally:
+            _forget(attrs)
+        if response.streaming and not scope.closed:
+            scope.detach()
+            stream_in_context(response, scope, is_async=False)
+        else:
+            scope.close()
+        return response
+
+    async def __acall__(self, request: HttpRequest) -> Any:
+        """Async twin of ``__call__``; a cancelled request (disconnect) still closes."""
+        config = get_config()
+        scope = RequestScope(config.data_manager, build_meta(request, config))
+        context = await scope.aopen()
+        attrs = request.__dict__
+        attrs[DAL_ATTR] = context.dal
+        attrs[CONTEXT_ATTR] = context
+        attrs[SCOPE_ATTR] = scope
+        get_response: Callable[[HttpRequest], Awaitable[Any]] = self.get_response
+        try:
+            response = await get_response(request)
+        except BaseException as exc:
+            # Cancellation (client disconnect) lands here, never in process_exception.
+            await scope.aclose_quietly(exc)
+            raise
+        finally:
+            _forget(attrs)
+        if response.streaming and not scope.closed:
+            scope.detach()
+            stream_in_context(response, scope, is_async=True)
+        else:
+            await scope.aclose()
+        return response
+
+    def process_exception(
+        self, request: HttpRequest, exception: Exception
+    ) -> HttpResponseBase | None:
+        """Record the view's exception for the context; map 4xx ``ServiceError``s."""
+        scope: RequestScope | None = request.__dict__.get(SCOPE_ATTR)
+        if scope is None:
+            return None
+        scope.record(exception)
+        if get_config().map_service_errors:
+            return service_error_response(request, exception)
+        return None
+
+
+def _forget(attrs: dict[str, Any]) -> None:
+    """Drop the request's links to its context once the view is done.
+
+    The context's meta holds the request; without this every request would be
+    a reference cycle left to the garbage collector. ``request.dal`` stays.
+    """
+    attrs.pop(CONTEXT_ATTR, None)
+    attrs.pop(SCOPE_ATTR, None)
+
+
+def _record_uncaught(sender: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
+    """Record exceptions Django turns into 500s outside the view (inner middleware)."""
+    if request is None:
+        return
+    scope: RequestScope | None = request.__dict__.get(SCOPE_ATTR)
+    exc = sys.exc_info()[1]
+    if scope is not None and exc is not None:
+        scope.record(exc)
+
+
+got_request_exception.connect(_record_uncaught, dispatch_uid="django_datum.record_uncaught")

@@ -1,0 +1,35 @@
+"""Configure Django for this folder only: other folders' tests run without it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import django
+import pytest
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.django_datum.settings")
+django.setup()
+
+from tests.django_datum.app import PROBE, Probe, dm  # noqa: E402 - needs django.setup()
+
+POSTGRES_URL = os.environ.get("POLYDATUM_TEST_POSTGRES_URL")
+REQUIRE_POSTGRES = os.environ.get("POLYDATUM_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture(autouse=True)
+def probe() -> Iterator[Probe]:
+    """A fresh probe for each test; afterwards no context may be left active."""
+    PROBE.reset()
+    yield PROBE
+    assert dm.get_active_context() is None
+
+
+@pytest.fixture
+def postgres() -> str:
+    """The PostgreSQL alias; skips without a URL unless PostgreSQL is required."""
+    if not POSTGRES_URL:
+        if REQUIRE_POSTGRES:
+            pytest.fail("POLYDATUM_REQUIRE_POSTGRES=1 but POLYDATUM_TEST_POSTGRES_URL is unset.")
+        pytest.skip("POLYDATUM_TEST_POSTGRES_URL is not set.")
+    return "pg"

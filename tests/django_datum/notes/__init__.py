@@ -1,0 +1,1 @@
+"""A tiny app with ORM models for the transaction tests."""
