@@ -26,3 +26,7 @@ def pytest_ignore_collect(collection_path: object, config: pytest.Config) -> boo
 def anyio_backend() -> str:
     """Run async tests on asyncio (the loop every supported framework uses)."""
     return "asyncio"
+
+
+# pytester runs real pytest sessions; the pytest plugin's tests use it.
+pytest_plugins = ["pytester"]
