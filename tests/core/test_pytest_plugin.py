@@ -32,7 +32,7 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 def test_dal_fixture_opens_a_context_with_marker_meta(project: pytest.Pytester) -> None:
-    """The dal fixture gives a DAL in an open context whose meta comes from the datum_meta marker."""
+    """The dal fixture gives a DAL in an open context with meta from the datum_meta marker."""
     project.makepyfile(
         test_it="""
         import pytest

@@ -31,10 +31,10 @@ def greeter_dm(dm: DataManager) -> DataManager:
 
 def test_override_replaces_and_restores(greeter_dm: DataManager) -> None:
     """Inside override() the replacements are used; afterwards the originals are back."""
-    with override(greeter_dm, services={"greeter": Fake()}, resources={"db": lambda c: (yield 1)}):
-        with greeter_dm.dal() as dal:
-            assert dal.greeter.hello() == "fake"
-            assert dal.greeter._ctx.db == 1
+    replacements = {"services": {"greeter": Fake()}, "resources": {"db": lambda c: (yield 1)}}
+    with override(greeter_dm, **replacements), greeter_dm.dal() as dal:  # type: ignore[arg-type]
+        assert dal.greeter.hello() == "fake"
+        assert dal.greeter._ctx.db == 1
     with greeter_dm.dal() as dal:
         assert dal.greeter.hello() == "hello"
         assert dal.greeter._ctx.db == "real db"
@@ -50,10 +50,10 @@ def test_override_restores_after_an_exception(greeter_dm: DataManager) -> None:
 
 def test_override_of_a_new_name_is_removed_after(greeter_dm: DataManager) -> None:
     """A name that did not exist is registered for the block and gone afterwards."""
-    with override(greeter_dm, services={"extra": Fake()}, resources={"cache": lambda c: (yield 2)}):
-        with greeter_dm.dal() as dal:
-            assert dal.extra.hello() == "fake"
-            assert dal.extra._ctx.cache == 2
+    extra = {"services": {"extra": Fake()}, "resources": {"cache": lambda c: (yield 2)}}
+    with override(greeter_dm, **extra), greeter_dm.dal() as dal:  # type: ignore[arg-type]
+        assert dal.extra.hello() == "fake"
+        assert dal.extra._ctx.cache == 2
     with greeter_dm.dal() as dal:
         with pytest.raises(AttributeError, match="No service named 'extra'"):
             dal.extra  # noqa: B018
