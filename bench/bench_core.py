@@ -297,9 +297,9 @@ def main() -> list[dict[str, Any]]:
         "dishka (no meta, no middleware)": dishka_arun,
     }
     rows += [{"suite": "core async", "variant": k, "us": us} for k, us in measure(asyncs).items()]
-    ours = {row["suite"]: row["us"] for row in rows if row["variant"] == "polydatum 2 (this)"}
+    this = {row["suite"]: row["us"] for row in rows if row["variant"] == "polydatum 2 (this)"}
     for row in rows:
-        row["x_this"] = row["us"] / ours[row["suite"]]
+        row["x_this"] = row["us"] / this[row["suite"]]
     return rows
 
 
