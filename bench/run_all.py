@@ -55,7 +55,8 @@ def print_table(results: list[tuple[str, list[dict[str, Any]]]]) -> None:
         widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
         print(f"\n== {name}")
         for i, line in enumerate(table):
-            print("  " + "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
+            cells = (cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+            print("  " + "  ".join(cells))
             if i == 0:
                 print("  " + "  ".join("-" * width for width in widths))
 
