@@ -126,10 +126,14 @@ class ResourceAttribute:
         raise ResourceSetupException(msg)
 
 
-def _shield() -> Any:
-    """A cancel scope that shields async cleanup, when anyio is in use."""
+def _entered_shield() -> Any:
+    """Enter and return a cancel scope shielding async cleanup, when anyio is in use."""
     anyio = sys.modules.get("anyio")
-    return anyio.CancelScope(shield=True) if anyio is not None else None
+    if anyio is None:
+        return None
+    scope = anyio.CancelScope(shield=True)
+    scope.__enter__()
+    return scope
 
 
 class DataAccessContext:
@@ -408,23 +412,66 @@ class DataAccessContext:
         exc_value: BaseException | None = None,
         traceback: TracebackType | None = None,
     ) -> bool:
-        """Async twin of ``__exit__``; cleanup survives cancellation of the task."""
+        """Async twin of ``__exit__``; cleanup survives cancellation of the task.
+
+        When the context ends by cancellation, or a cancellation arrives while
+        it closes, the rest of the cleanup runs shielded (with anyio) and the
+        cancellation is raised once every step ran.
+        """
         self._begin_exit()
         if exc_type is not None and exc_value is None:
             exc_value = exc_type()
         original = exc_value
+        cancelled: BaseException | None = None
+        scope = _entered_shield() if isinstance(exc_value, asyncio.CancelledError) else None
         try:
-            if isinstance(exc_value, asyncio.CancelledError):
-                # Ending by cancellation: shield the cleanup from being cancelled again.
-                exc_value, cancelled = await self._ateardown_shielded(exc_value)
-            else:
-                exc_value, cancelled = await self._ateardown(exc_value)
-                if cancelled is not None and (
-                    self._middleware_generators or self._resource_generators
-                ):
-                    # Cancelled during cleanup: shield the rest of it.
-                    exc_value, _ = await self._ateardown_shielded(exc_value)
+            generators = self._middleware_generators
+            while generators:
+                gen: Any = generators.pop()
+                try:
+                    if exc_value is None:
+                        if type(gen) is GeneratorType:
+                            for _ in gen:
+                                raise _twice(gen)
+                        else:
+                            async for _ in gen:
+                                await gen.aclose()
+                                raise RuntimeError(f"{gen} yielded more than once.")
+                    elif type(gen) is GeneratorType:
+                        if _finish_sync(gen, exc_value):
+                            exc_value = None
+                    elif await _finish_async(gen, exc_value):
+                        exc_value = None
+                except asyncio.CancelledError as err:
+                    cancelled = err
+                    if scope is None:
+                        scope = _entered_shield()  # cancelled while closing: shield the rest
+                except BaseException as err:
+                    exc_value = err
+            resources = self._resource_generators
+            attrs = self.__dict__
+            while resources:
+                name, rgen = resources.popitem()
+                del attrs[name]
+                try:
+                    if type(rgen) is GeneratorType:
+                        _finish_sync(rgen, exc_value)
+                    elif exc_value is None:
+                        async for _ in rgen:  # type: ignore[union-attr]
+                            await rgen.aclose()  # type: ignore[union-attr]
+                            raise RuntimeError(f"{rgen} yielded more than once.")
+                    else:
+                        await _finish_async(rgen, exc_value)  # type: ignore[arg-type]
+                except asyncio.CancelledError as err:
+                    if err is not exc_value:
+                        cancelled = err
+                        if scope is None:
+                            scope = _entered_shield()
+                except BaseException:
+                    self._resource_failed(name)
         finally:
+            if scope is not None:
+                scope.__exit__(None, None, None)
             self._state = _EXITED
             token, self._token = self._token, None
             self._deactivate(token)  # type: ignore[arg-type]
@@ -435,63 +482,6 @@ class DataAccessContext:
         if exc_value is original:
             return False
         raise exc_value
-
-    async def _ateardown_shielded(
-        self, exc_value: BaseException | None
-    ) -> tuple[BaseException | None, BaseException | None]:
-        scope = _shield()
-        if scope is None:
-            return await self._ateardown(exc_value)
-        with scope:
-            return await self._ateardown(exc_value)
-
-    async def _ateardown(
-        self, exc_value: BaseException | None
-    ) -> tuple[BaseException | None, BaseException | None]:
-        """Run every teardown step; return the final exception and any cancellation seen."""
-        cancelled: BaseException | None = None
-        generators = self._middleware_generators
-        while generators:
-            gen = generators.pop()
-            try:
-                if exc_value is None:
-                    if type(gen) is GeneratorType:
-                        for _ in gen:
-                            raise _twice(gen)
-                    else:
-                        async for _ in gen:  # type: ignore[union-attr]
-                            await gen.aclose()  # type: ignore[union-attr]
-                            raise RuntimeError(f"{gen} yielded more than once.")
-                elif type(gen) is GeneratorType:
-                    if _finish_sync(gen, exc_value):
-                        exc_value = None
-                elif await _finish_async(gen, exc_value):  # type: ignore[arg-type]
-                    exc_value = None
-            except asyncio.CancelledError as err:
-                # The task was cancelled during cleanup: finish the cleanup, then re-raise.
-                cancelled = err
-            except BaseException as err:
-                exc_value = err
-        resources = self._resource_generators
-        attrs = self.__dict__
-        while resources:
-            name, rgen = resources.popitem()
-            del attrs[name]
-            try:
-                if type(rgen) is GeneratorType:
-                    _finish_sync(rgen, exc_value)
-                elif exc_value is None:
-                    async for _ in rgen:  # type: ignore[union-attr]
-                        await rgen.aclose()  # type: ignore[union-attr]
-                        raise RuntimeError(f"{rgen} yielded more than once.")
-                else:
-                    await _finish_async(rgen, exc_value)  # type: ignore[arg-type]
-            except asyncio.CancelledError as err:
-                if err is not exc_value:
-                    cancelled = err
-            except BaseException:
-                self._resource_failed(name)
-        return exc_value, cancelled
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {_STATE_NAMES[self._state]} meta={self.meta!r}>"
