@@ -16,7 +16,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
-
 from starlette_datum import DatumMiddleware, get_dal
 
 FAIL_COMMIT = "x-fail-commit"
@@ -37,7 +36,7 @@ class Unavailable(ServiceError):
 
 
 class Recorder:
-    """Collects lifecycle events (``begin``, ``commit``, ``rollback:<Exc>``, resource set-up/teardown)."""
+    """Collects lifecycle events: ``begin``, ``commit``, ``rollback:<Exc>``, resource steps."""
 
     def __init__(self) -> None:
         self.events: list[str] = []
@@ -66,6 +65,7 @@ class Notes(Service):
         return f"note {note_id}"
 
     async def unavailable(self) -> None:
+        await self.touch()
         raise Unavailable("database password is hunter2")
 
     def user(self) -> Any:
@@ -113,7 +113,12 @@ def make_dm(recorder: Recorder) -> DataManager:
 
 
 def make_app(
-    dm: DataManager, recorder: Recorder, *, release: anyio.Event | None = None, **options: Any
+    dm: DataManager,
+    recorder: Recorder,
+    *,
+    entered: anyio.Event | None = None,
+    release: anyio.Event | None = None,
+    **options: Any,
 ) -> Starlette:
     """A Starlette app whose routes each end a request in a different way."""
     events = recorder.events
@@ -162,8 +167,10 @@ def make_app(
         return StreamingResponse(body())
 
     async def stream_fail(request: Request) -> Response:
+        dal = get_dal(request)
+
         async def body() -> AsyncIterator[str]:
-            yield "first;"
+            yield f"{await dal.notes.touch()};"
             raise RuntimeError("the body failed")
 
         return StreamingResponse(body())
@@ -180,8 +187,9 @@ def make_app(
 
     async def wait(request: Request) -> Response:
         await get_dal(request).notes.touch()
-        events.append("waiting")
+        assert entered is not None
         assert release is not None
+        entered.set()
         await release.wait()
         return PlainTextResponse("released")
 
