@@ -166,6 +166,16 @@ def make_app(
 
         return StreamingResponse(body())
 
+    async def stream_forever(request: Request) -> Response:
+        dal = get_dal(request)
+
+        async def body() -> AsyncIterator[str]:
+            while True:
+                yield f"{await dal.notes.touch()};"
+                await anyio.sleep(0.01)  # paces the stream; the client decides when it ends
+
+        return StreamingResponse(body())
+
     async def stream_fail(request: Request) -> Response:
         dal = get_dal(request)
 
@@ -221,6 +231,7 @@ def make_app(
         Route("/sync", sync),
         Route("/stream", stream),
         Route("/stream-fail", stream_fail),
+        Route("/stream-forever", stream_forever),
         Route("/background", background),
         Route("/wait", wait),
         Route("/user", user),
