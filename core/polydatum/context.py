@@ -198,6 +198,9 @@ class DataAccessContext:
         self._resource_exit_errors: list[ExcInfo] = []
         self._state = _CREATED
         self._async = False
+        # Set once an async generator (middleware or resource) is set up: only then
+        # does teardown await, and need shielding from cancellation.
+        self._awaits = False
         self._token: Token[DataAccessContext | None] | None = None
 
     # -- resources ---------------------------------------------------------
@@ -236,6 +239,7 @@ class DataAccessContext:
         if type(gen) is GeneratorType:
             value = next(gen, _MISSING)
         else:
+            self._awaits = True
             try:
                 value = await gen.__anext__()  # type: ignore[union-attr]
             except StopAsyncIteration:
@@ -392,6 +396,7 @@ class DataAccessContext:
                 if type(gen) is GeneratorType:
                     value = next(gen, _MISSING)
                 elif type(gen) is AsyncGeneratorType:
+                    self._awaits = True
                     try:
                         value = await gen.__anext__()
                     except StopAsyncIteration:
@@ -429,10 +434,7 @@ class DataAccessContext:
             self._token = self.data_manager._context_var.set(self)
         cancelled: BaseException | None = None
         try:
-            needs_await = any(
-                type(g) is AsyncGeneratorType for _, g in self._middleware_generators
-            ) or any(type(g) is AsyncGeneratorType for g in self._resource_generators.values())
-            scope = _shield() if needs_await else None
+            scope = _shield() if self._awaits else None
             if scope is not None:
                 with scope:
                     exc_value, cancelled = await self._ateardown(exc_value)
