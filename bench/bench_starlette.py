@@ -79,7 +79,11 @@ def polydatum_app() -> tuple[ASGI, dict[str, Any]]:
             return int(self._ctx.db.ping())
 
     def db(context: DataAccessContext) -> Iterator[Connection]:
-        yield from connect()
+        conn = Connection()
+        try:
+            yield conn
+        finally:
+            conn.close()
 
     dm = DataManager()
     dm.register_resources(db=db)
