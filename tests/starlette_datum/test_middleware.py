@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import logging
+import weakref
 from typing import Any
 
 import httpx
@@ -356,3 +358,23 @@ async def test_meta_request_is_the_request(dm: DataManager) -> None:
 async def test_meta_user_is_none_without_authentication(client: httpx.AsyncClient) -> None:
     """Without AuthenticationMiddleware ``meta.user`` is None."""
     assert (await client.get("/user")).text == "None"
+
+
+async def test_finished_request_is_freed_without_the_garbage_collector(dm: DataManager) -> None:
+    """No reference cycle keeps a finished request's context alive until a GC pass."""
+    refs: list[weakref.ref[Any]] = []
+
+    async def endpoint(request: Request) -> Response:
+        refs.append(weakref.ref(dm.get_active_context()))  # type: ignore[arg-type]
+        return PlainTextResponse("ok")
+
+    app = Starlette(
+        routes=[Route("/", endpoint)], middleware=[Middleware(DatumMiddleware, data_manager=dm)]
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as client:
+        gc.disable()
+        try:
+            await client.get("http://test/")
+            assert refs[0]() is None
+        finally:
+            gc.enable()

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 from polydatum import DataManager
 from starlette.applications import Starlette
+from starlette.exceptions import WebSocketException
+from starlette.middleware import Middleware
+from starlette.routing import WebSocketRoute
 from starlette.testclient import TestClient
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette_datum import DatumMiddleware, get_dal
 
 from .support import Recorder
 
@@ -52,3 +57,25 @@ def test_websocket_leaves_no_active_context(app: Starlette, dm: DataManager) -> 
             ws.receive_text()
         assert client.portal is not None
         assert client.portal.call(dm.get_active_context) is None
+
+
+def test_websocket_exception_closed_by_the_app_rolls_back(
+    dm: DataManager, recorder: Recorder
+) -> None:
+    """A WebSocketException, which Starlette turns into a close frame, still rolls back."""
+
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await get_dal(websocket).notes.touch()
+        raise WebSocketException(code=1008, reason="policy")
+
+    app = Starlette(
+        routes=[WebSocketRoute("/", endpoint)],
+        middleware=[Middleware(DatumMiddleware, data_manager=dm)],
+    )
+    with TestClient(app) as client, client.websocket_connect("/") as ws:
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+        assert closed.value.code == 1008
+    assert "rollback:WebSocketException" in recorder.events
+    assert recorder.count("conn:teardown") == 1
