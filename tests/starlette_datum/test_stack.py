@@ -1,0 +1,104 @@
+"""DatumMiddleware among other middleware and response kinds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from polydatum import DataManager
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+from starlette_datum import DatumMiddleware, get_dal
+
+from .support import Recorder
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_request_inside_an_outer_except_block_still_commits(
+    dm: DataManager, recorder: Recorder
+) -> None:
+    """An exception an outer layer is handling when the request starts is not the request's."""
+
+    async def endpoint(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    app = Starlette(
+        routes=[Route("/", endpoint)], middleware=[Middleware(DatumMiddleware, data_manager=dm)]
+    )
+
+    async def fallback_server(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            raise LookupError("an earlier attempt failed")
+        except LookupError:
+            await app(scope, receive, send)
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=fallback_server)) as client:
+        assert (await client.get("http://test/")).status_code == 200
+    assert recorder.events == ["begin", "commit"]
+
+
+async def test_gzip_inside_the_middleware_keeps_commit_and_rollback(
+    dm: DataManager, recorder: Recorder
+) -> None:
+    """With GZipMiddleware after DatumMiddleware, successes commit and HTTP errors roll back."""
+
+    async def big(request: Request) -> Response:
+        await get_dal(request).notes.touch()
+        return PlainTextResponse("x" * 2000)
+
+    async def gone(request: Request) -> Response:
+        raise HTTPException(410, "y" * 2000)
+
+    app = Starlette(
+        routes=[Route("/big", big), Route("/gone", gone)],
+        middleware=[Middleware(DatumMiddleware, data_manager=dm), Middleware(GZipMiddleware)],
+    )
+    headers = {"accept-encoding": "gzip"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as client:
+        ok = await client.get("http://test/big", headers=headers)
+        assert (ok.headers["content-encoding"], ok.text) == ("gzip", "x" * 2000)
+        assert (await client.get("http://test/gone", headers=headers)).status_code == 410
+    assert recorder.count("commit") == 1
+    assert recorder.count("rollback:HTTPException") == 1
+
+
+async def test_file_response_commits_and_leaves_no_context(
+    dm: DataManager, recorder: Recorder, tmp_path: Path
+) -> None:
+    """A FileResponse (sent from a child task before ASGI 2.4) commits; nothing stays active."""
+    path = tmp_path / "note.txt"
+    path.write_text("a note")
+
+    async def endpoint(request: Request) -> Response:
+        await get_dal(request).notes.touch()
+        return FileResponse(path)
+
+    app = Starlette(
+        routes=[Route("/", endpoint)], middleware=[Middleware(DatumMiddleware, data_manager=dm)]
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as client:
+        assert (await client.get("http://test/")).text == "a note"
+    assert recorder.events[-3:] == ["commit", "aconn:teardown", "conn:teardown"]
+    assert dm.get_active_context() is None
+
+
+async def test_sync_endpoint_http_exception_rolls_back(dm: DataManager, recorder: Recorder) -> None:
+    """An HTTPException raised in a sync endpoint's worker thread still rolls back."""
+
+    def endpoint(request: Request) -> Response:
+        raise HTTPException(409, "conflict")
+
+    app = Starlette(
+        routes=[Route("/", endpoint)], middleware=[Middleware(DatumMiddleware, data_manager=dm)]
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as client:
+        assert (await client.get("http://test/")).status_code == 409
+    assert recorder.events == ["begin", "rollback:HTTPException"]
