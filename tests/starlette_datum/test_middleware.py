@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from polydatum import DataManager
+from polydatum import DataManager, NotFound
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -274,9 +274,6 @@ async def test_service_error_mapping_can_be_switched_off(
 async def test_the_apps_own_service_error_handler_wins(dm: DataManager, recorder: Recorder) -> None:
     """An app exception handler for the ServiceError decides the response, not the middleware."""
     app = make_app(dm, recorder)
-    app.add_exception_handler(LookupError, lambda request, exc: PlainTextResponse("n/a", 410))
-    from polydatum import NotFound
-
     app.add_exception_handler(NotFound, lambda request, exc: PlainTextResponse("gone", 410))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as client:
         response = await client.get("http://test/notes/0")
