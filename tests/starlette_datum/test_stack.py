@@ -11,10 +11,10 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from starlette_datum import DatumMiddleware, get_dal
 
 from .support import Recorder
@@ -102,3 +102,39 @@ async def test_sync_endpoint_http_exception_rolls_back(dm: DataManager, recorder
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as client:
         assert (await client.get("http://test/")).status_code == 409
     assert recorder.events == ["begin", "rollback:HTTPException"]
+
+
+async def test_disconnect_on_asgi_2_4_rolls_back_and_tears_down(
+    app: Starlette, recorder: Recorder, dm: DataManager
+) -> None:
+    """On ASGI 2.4 a send to a gone client raises OSError mid-stream; the context rolls back."""
+    scope: Scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/stream",
+        "raw_path": b"/stream",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"test")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    bodies: list[bytes] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            if bodies:
+                raise OSError("the client went away")
+            bodies.append(message["body"])
+
+    with pytest.raises(ClientDisconnect):
+        await app(scope, receive, send)
+    assert "rollback:ClientDisconnect" in recorder.events
+    assert recorder.events[-2:] == ["aconn:teardown", "conn:teardown"]
+    assert dm.get_active_context() is None
