@@ -106,7 +106,11 @@ class DatumMiddleware:
         request = Request(scope, receive)
         extra = await self._extra_meta(request) if self.meta is not None else None
         request_scope = self._request_scope(scope, request, extra)
-        await request_scope.aopen()
+        try:
+            await request_scope.aopen()
+        except BaseException:
+            scope.pop(REQUEST_SCOPE_KEY, None)
+            raise
         # An exception already being handled when the request arrived is not the request's.
         outer = sys.exception()
         held: Message | None = None
@@ -221,7 +225,11 @@ class DatumMiddleware:
         websocket = WebSocket(scope, receive, send)
         extra = await self._extra_meta(websocket) if self.meta is not None else None
         request_scope = self._request_scope(scope, websocket, extra)
-        await request_scope.aopen()
+        try:
+            await request_scope.aopen()
+        except BaseException:
+            scope.pop(REQUEST_SCOPE_KEY, None)
+            raise
         outer = sys.exception()
 
         async def send_recording(message: Message) -> None:
