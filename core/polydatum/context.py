@@ -150,6 +150,7 @@ class DataAccessContext:
     # cached in __dict__ so reading one again is a plain attribute lookup.
     __slots__ = (
         "__dict__",
+        "__weakref__",
         "_async",
         "_middleware_generators",
         "_resource_generators",

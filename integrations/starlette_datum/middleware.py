@@ -1,0 +1,269 @@
+"""``DatumMiddleware``: one data context per HTTP request and per WebSocket connection."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
+from inspect import isawaitable
+from typing import Any
+
+from polydatum import DataAccessLayer, DataManager, Meta, lazy
+from polydatum.lifecycle import RequestScope, status_for
+from polydatum.util import describe
+from starlette.requests import ClientDisconnect, HTTPConnection, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
+
+from ._responses import service_error_response
+
+__all__ = [
+    "DAL_STATE_KEY",
+    "REQUEST_SCOPE_KEY",
+    "DatumMiddleware",
+    "MetaFactory",
+    "get_dal",
+]
+
+logger = logging.getLogger("polydatum.starlette")
+
+#: Key of the request's :class:`~polydatum.lifecycle.RequestScope` in the ASGI scope.
+REQUEST_SCOPE_KEY = "polydatum.request_scope"
+#: Key of the DAL in ``scope["state"]``, which makes it ``request.state.dal``.
+DAL_STATE_KEY = "dal"
+
+#: ``meta=``: takes the request (or WebSocket), returns extra meta entries, sync or async.
+MetaFactory = Callable[[HTTPConnection], Mapping[str, Any] | Awaitable[Mapping[str, Any]]]
+
+# Messages that carry (part of) a response body; "more_body" says whether more follow.
+_BODY = frozenset({"http.response.body", "http.response.zerocopy", "http.response.pathsend"})
+
+
+class DatumMiddleware:
+    """Open one data context per HTTP request and per WebSocket connection.
+
+    A pure ASGI middleware: ``Middleware(DatumMiddleware, data_manager=dm)``.
+    Lifespan and other scopes pass through untouched. During a request the
+    context is active (services, ``request.state.dal``, ``get_dal(request)``),
+    also in sync endpoints run in the thread pool.
+
+    The context closes before the response headers leave: a failure while
+    closing (a commit raising in context middleware) gives the client a 500.
+    A streamed body keeps the context open until its last chunk; a failure
+    then is logged and the connection is closed without finishing the body.
+    The endpoint's exception reaches the context even when an exception
+    handler turned it into a response. An unhandled ``ServiceError`` becomes a
+    JSON response with its ``code`` unless ``map_service_errors`` is False.
+
+    Args:
+        app: the ASGI app to wrap.
+        data_manager: the DataManager whose contexts are opened.
+        meta: optional callable taking the request (or WebSocket) and returning
+            extra meta entries (sync or async); they are added to ``request``
+            and ``user`` and may replace them.
+        map_service_errors: turn unhandled ``ServiceError``s into responses.
+
+    Raises:
+        TypeError: ``data_manager`` is not a DataManager or ``meta`` is not callable.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        data_manager: DataManager,
+        meta: MetaFactory | None = None,
+        map_service_errors: bool = True,
+    ) -> None:
+        if not isinstance(data_manager, DataManager):
+            raise TypeError(
+                "DatumMiddleware needs data_manager=<a polydatum.DataManager>, got "
+                f"{describe(data_manager)}: Middleware(DatumMiddleware, data_manager=dm)."
+            )
+        if meta is not None and not callable(meta):
+            raise TypeError(
+                "DatumMiddleware's meta= must be a callable taking the request and "
+                f"returning a mapping of extra meta entries, got {describe(meta)}."
+            )
+        self.app = app
+        self.data_manager = data_manager
+        self.meta = meta
+        self.map_service_errors = map_service_errors
+        self._dal = data_manager.get_dal()
+        self._context_var = data_manager._context_var
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "websocket":
+                await self._websocket(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+            return
+        # The HTTP path is inlined here: each extra call is a measurable share of a request.
+        var = self._context_var
+        previous = var.get()
+        request = Request(scope, receive)
+        extra = await self._extra_meta(request) if self.meta is not None else None
+        request_scope = self._request_scope(scope, request, extra)
+        try:
+            await request_scope.aopen()
+        except BaseException:
+            scope.pop(REQUEST_SCOPE_KEY, None)
+            raise
+        # An exception already being handled when the request arrived is not the request's.
+        outer = sys.exception()
+        held: Message | None = None
+        started = False
+        close_error: BaseException | None = None
+
+        async def send_closing_first(message: Message) -> None:
+            nonlocal held, started, close_error
+            kind = message["type"]
+            if kind == "http.response.start":
+                # An exception handler sends its response while handling the exception,
+                # so the exception being handled here is the one the app turned into it.
+                exc = sys.exception()
+                if exc is not None and exc is not outer:
+                    request_scope.record(exc)
+                held = message
+                return
+            if kind in _BODY and not message.get("more_body", False) and not request_scope.closed:
+                try:
+                    await request_scope.aclose()
+                except BaseException as err:
+                    # Nothing went out unless the body was streaming: the app stops here
+                    # and the error reaches the server, which answers 500 or drops the
+                    # connection.
+                    close_error = err
+                    if started:
+                        logger.error(
+                            "Closing the data context failed while the body streamed; "
+                            "closing the connection",
+                            exc_info=err,
+                        )
+                    raise
+            if held is not None:
+                start, held = held, None
+                started = True
+                await send(start)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_closing_first)
+        except BaseException as exc:
+            if close_error is not None:
+                raise close_error from None
+            if request_scope.closed:
+                raise  # The response was complete (e.g. a background task failed).
+            request_scope.record(exc)
+            status = status_for(exc) if self.map_service_errors and not started else None
+            if status is None:
+                if started:
+                    await request_scope.aclose_quietly()
+                else:
+                    await request_scope.aclose()
+                raise
+            await request_scope.aclose()
+            await service_error_response(exc, status)(scope, receive, send)
+        else:
+            if not request_scope.closed:
+                # The app returned before the last body chunk: the client went away
+                # mid-stream (or the app sent no response); roll back.
+                request_scope.record(
+                    ClientDisconnect("The response ended before its body was complete.")
+                )
+                if started:
+                    await request_scope.aclose_quietly()
+                else:
+                    await request_scope.aclose()
+                if held is not None:
+                    await send(held)
+        finally:
+            # A streamed body may finish (and close the context) in a child task, whose
+            # reset cannot reach this task; it may be the caller's own (httpx's
+            # ASGITransport runs the app in the caller's context).
+            if var.get() is request_scope.context:
+                var.set(previous)
+            # The scope refers to the context, whose meta refers to the scope: break the
+            # cycle so the request is freed at once rather than by the garbage collector.
+            scope.pop(REQUEST_SCOPE_KEY, None)
+
+    async def _extra_meta(self, conn: HTTPConnection) -> Mapping[str, Any]:
+        """Call the ``meta=`` callable (awaiting it if async) and check what it returned."""
+        meta = self.meta
+        if meta is None:
+            return {}
+        extra = meta(conn)
+        if isawaitable(extra):
+            extra = await extra
+        if not isinstance(extra, Mapping):
+            raise TypeError(
+                f"DatumMiddleware's meta= callable {describe(meta)} must return a "
+                f"mapping of extra meta entries, got {type(extra).__name__}."
+            )
+        return extra
+
+    def _request_scope(
+        self, scope: Scope, conn: HTTPConnection, extra: Mapping[str, Any] | None
+    ) -> RequestScope:
+        """Create the connection's RequestScope (meta: request, lazy user, extras); publish it."""
+        values: dict[str, Any] = {"request": conn, "user": lazy(partial(scope.get, "user"))}
+        if extra:
+            values.update(extra)
+        request_scope = RequestScope(self.data_manager, Meta(values))
+        scope[REQUEST_SCOPE_KEY] = request_scope
+        state = scope.get("state")
+        if state is None:
+            scope["state"] = state = {}
+        state[DAL_STATE_KEY] = self._dal
+        return request_scope
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        var = self._context_var
+        previous = var.get()
+        websocket = WebSocket(scope, receive, send)
+        extra = await self._extra_meta(websocket) if self.meta is not None else None
+        request_scope = self._request_scope(scope, websocket, extra)
+        try:
+            await request_scope.aopen()
+        except BaseException:
+            scope.pop(REQUEST_SCOPE_KEY, None)
+            raise
+        outer = sys.exception()
+
+        async def send_recording(message: Message) -> None:
+            if message["type"] == "websocket.close":
+                exc = sys.exception()
+                if exc is not None and exc is not outer:
+                    request_scope.record(exc)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_recording)
+        except BaseException as exc:
+            request_scope.record(exc)
+            await request_scope.aclose()
+            raise
+        else:
+            await request_scope.aclose()
+        finally:
+            if var.get() is request_scope.context:
+                var.set(previous)
+            scope.pop(REQUEST_SCOPE_KEY, None)
+
+
+def get_dal(conn: HTTPConnection) -> DataAccessLayer:
+    """Return the DAL of the request's (or WebSocket's) data context.
+
+    Raises:
+        RuntimeError: ``DatumMiddleware`` did not run for this request.
+    """
+    request_scope = conn.scope.get(REQUEST_SCOPE_KEY)
+    if request_scope is None:
+        raise RuntimeError(
+            "No data context for this request: add "
+            "Middleware(DatumMiddleware, data_manager=dm) to the app's middleware."
+        )
+    dal: DataAccessLayer = request_scope.context.dal
+    return dal
