@@ -165,10 +165,10 @@ class DataAccessContext:
         """Create a context of ``data_manager``; ``meta`` is read-only data about it."""
         self.data_manager = data_manager
         self.dal: DataAccessLayer = data_manager._dal
-        if not meta:
-            self.meta: Meta = _new_meta(Meta)
-        elif type(meta) is Meta:
-            self.meta = meta
+        if type(meta) is Meta:
+            self.meta: Meta = meta
+        elif not meta:
+            self.meta = _new_meta(Meta)
         else:
             # new_meta's common case, inlined: this runs once per request.
             for value in meta.values():

@@ -16,6 +16,7 @@ from typing import Any
 from .context import DataAccessContext, Meta
 from .dal import DataManager
 from .errors import ServiceError
+from .meta import lazy, new_meta
 
 __all__ = ["RequestScope", "status_for"]
 
@@ -40,7 +41,19 @@ class RequestScope:
 
     __slots__ = ("_closed", "context", "exception")
 
-    def __init__(self, data_manager: DataManager, meta: Mapping[str, Any] | Meta | None) -> None:
+    def __init__(
+        self,
+        data_manager: DataManager,
+        meta: Mapping[str, Any] | Meta | None,
+        lazy_meta: dict[str, lazy] | None = None,
+    ) -> None:
+        """Create the request's context with ``meta``.
+
+        ``lazy_meta`` holds entries already wrapped in :class:`~polydatum.lazy`
+        (the user, say): passing them apart saves looking for them in ``meta``.
+        """
+        if lazy_meta:
+            meta = new_meta(meta, lazy_meta)  # type: ignore[arg-type]
         self.context: DataAccessContext = data_manager.context(meta)
         self.exception: BaseException | None = None
         self._closed = False

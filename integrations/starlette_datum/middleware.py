@@ -9,7 +9,7 @@ from functools import partial
 from inspect import isawaitable
 from typing import Any
 
-from polydatum import DataAccessLayer, DataManager, Meta, lazy
+from polydatum import DataAccessLayer, DataManager, lazy
 from polydatum.lifecycle import RequestScope, status_for
 from polydatum.util import describe
 from starlette.requests import ClientDisconnect, HTTPConnection, Request
@@ -208,10 +208,11 @@ class DatumMiddleware:
         self, scope: Scope, conn: HTTPConnection, extra: Mapping[str, Any] | None
     ) -> RequestScope:
         """Create the connection's RequestScope (meta: request, lazy user, extras); publish it."""
-        values: dict[str, Any] = {"request": conn, "user": lazy(partial(scope.get, "user"))}
+        values: dict[str, Any] = {"request": conn}
         if extra:
             values.update(extra)
-        request_scope = RequestScope(self.data_manager, Meta(values))
+        lazy_user = None if "user" in values else {"user": lazy(partial(scope.get, "user"))}
+        request_scope = RequestScope(self.data_manager, values, lazy_user)
         scope[REQUEST_SCOPE_KEY] = request_scope
         state = scope.get("state")
         if state is None:
