@@ -128,31 +128,12 @@ class RequestScope:
         self.context._detach()
 
     def iterate(self, body: Iterable[Any]) -> Iterator[Any]:
-        """Yield ``body``'s chunks with the context active; close once it ends, fails or closes."""
-        ctx = self.context
-        iterator = iter(body)
-        try:
-            while True:
-                token = ctx._activate()
-                try:
-                    chunk = next(iterator)
-                except StopIteration:
-                    break
-                finally:
-                    ctx._deactivate(token)
-                yield chunk
-        except BaseException as exc:
-            self.record(exc)
-            raise
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                token = ctx._activate()
-                try:
-                    close()
-                finally:
-                    ctx._deactivate(token)
-            self.close_quietly()
+        """Yield ``body``'s chunks with the context active; close once it ends, fails or closes.
+
+        The result has a ``close()`` that also works before the first chunk
+        (a server answering HEAD closes the body without reading it).
+        """
+        return _ScopedBody(self, body)
 
     async def aiterate(self, body: AsyncIterable[Any]) -> AsyncIterator[Any]:
         """Async twin of :meth:`iterate`."""
@@ -176,3 +157,53 @@ class RequestScope:
             if aclose is not None:
                 await aclose()
             await self.aclose_quietly()
+
+
+class _ScopedBody:
+    """The iterator :meth:`RequestScope.iterate` returns (a class, so ``close`` always runs)."""
+
+    __slots__ = ("_done", "_iterator", "_scope")
+
+    def __init__(self, scope: RequestScope, body: Iterable[Any]) -> None:
+        self._scope = scope
+        self._iterator = iter(body)
+        self._done = False
+
+    def __iter__(self) -> _ScopedBody:
+        return self
+
+    def __next__(self) -> Any:
+        if self._done:
+            raise StopIteration
+        ctx = self._scope.context
+        token = ctx._activate()
+        try:
+            chunk = next(self._iterator)
+        except StopIteration:
+            ctx._deactivate(token)
+            self.close()
+            raise
+        except BaseException as exc:
+            ctx._deactivate(token)
+            self._scope.record(exc)
+            self.close()
+            raise
+        ctx._deactivate(token)
+        return chunk
+
+    def close(self) -> None:
+        """Close the body (with the context active), then the scope; later calls do nothing."""
+        if self._done:
+            return
+        self._done = True
+        scope = self._scope
+        close = getattr(self._iterator, "close", None)
+        try:
+            if close is not None:
+                token = scope.context._activate()
+                try:
+                    close()
+                finally:
+                    scope.context._deactivate(token)
+        finally:
+            scope.close_quietly()
