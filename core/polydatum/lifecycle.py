@@ -131,7 +131,8 @@ class RequestScope:
         """Yield ``body``'s chunks with the context active; close once it ends, fails or closes.
 
         The result has a ``close()`` that also works before the first chunk
-        (a server answering HEAD closes the body without reading it).
+        (a server answering HEAD closes the body without reading it). A body
+        closed before its end throws ``GeneratorExit`` into the context.
         """
         return _ScopedBody(self, body)
 
@@ -162,12 +163,13 @@ class RequestScope:
 class _ScopedBody:
     """The iterator :meth:`RequestScope.iterate` returns (a class, so ``close`` always runs)."""
 
-    __slots__ = ("_done", "_iterator", "_scope")
+    __slots__ = ("_done", "_ended", "_iterator", "_scope")
 
     def __init__(self, scope: RequestScope, body: Iterable[Any]) -> None:
         self._scope = scope
         self._iterator = iter(body)
         self._done = False
+        self._ended = False
 
     def __iter__(self) -> _ScopedBody:
         return self
@@ -181,10 +183,12 @@ class _ScopedBody:
             chunk = next(self._iterator)
         except StopIteration:
             ctx._deactivate(token)
+            self._ended = True
             self.close()
             raise
         except BaseException as exc:
             ctx._deactivate(token)
+            self._ended = True
             self._scope.record(exc)
             self.close()
             raise
@@ -197,6 +201,9 @@ class _ScopedBody:
             return
         self._done = True
         scope = self._scope
+        if not self._ended:
+            # Closed early (client gone, HEAD): the body was not delivered in full.
+            scope.record(GeneratorExit())
         close = getattr(self._iterator, "close", None)
         try:
             if close is not None:

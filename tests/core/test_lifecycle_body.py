@@ -83,7 +83,7 @@ def test_close_before_first_chunk_closes_body_and_scope() -> None:
 
     scope.iterate(Body()).close()  # type: ignore[attr-defined]
     assert closed == [True]
-    assert log == ["setup", "teardown"]
+    assert log == ["setup", "error:GeneratorExit", "teardown"]
     assert dm.get_active_context() is None
 
 
@@ -102,3 +102,16 @@ def test_failing_body_throws_its_error_into_the_context() -> None:
         list(scope.iterate(body()))
     assert log == ["setup", "error:KeyError", "teardown"]
     assert scope.closed
+
+
+def test_body_closed_early_throws_generator_exit() -> None:
+    """A body closed after some chunks throws GeneratorExit into the context and closes once."""
+    log: list[str] = []
+    dm = _dm(log)
+    scope = _open_detached(dm)
+    scope.context.conn  # noqa: B018 - set the resource up
+    body = scope.iterate(iter(["a", "b"]))
+    assert next(body) == "a"
+    body.close()  # type: ignore[attr-defined]
+    body.close()  # type: ignore[attr-defined]
+    assert log == ["setup", "error:GeneratorExit", "teardown"]
