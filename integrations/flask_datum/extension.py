@@ -40,17 +40,25 @@ EXTENSION_KEY = "polydatum"
 MetaFactory = Callable[[DatumRequest], Mapping[str, Any] | None]
 
 
-def _load_user() -> Any:
-    """Flask-Login's current user when the app uses Flask-Login, else None."""
-    if getattr(current_app, "login_manager", None) is None:
-        return None
-    # Imported here: apps without Flask-Login never pay for it (nor need it installed).
-    flask_login = importlib.import_module("flask_login")
-    return flask_login.current_user._get_current_object()
+def _user_loader(app: Flask) -> lazy:
+    """Meta ``user`` of ``app``'s requests: Flask-Login's current user, else None.
 
+    The same object serves every request (Meta caches the loaded value per
+    context), so it costs nothing until a service reads ``meta.user``.
+    """
 
-# Stateless: Meta caches the loaded value in each context's own dict.
-_USER = lazy(_load_user)
+    def load() -> Any:
+        if getattr(app, "login_manager", None) is None:
+            return None
+        if not has_request_context():
+            raise RuntimeError(
+                "meta.user comes from Flask-Login's current_user, which needs the request: "
+                "read it in the view, or stream with flask.stream_with_context."
+            )
+        # Imported here: apps without Flask-Login never need it installed.
+        return importlib.import_module("flask_login").current_user._get_current_object()
+
+    return lazy(load)
 
 
 class _State:
@@ -191,7 +199,7 @@ def _install(app: Flask, state: _State) -> None:
     handle_user_exception = app.handle_user_exception
     to_sync = app.async_to_sync
     current = request._get_current_object  # type: ignore[attr-defined]
-    user = _USER
+    user = _user_loader(app)
 
     def full_dispatch_request() -> Response:
         req = current()

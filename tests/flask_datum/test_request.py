@@ -187,3 +187,26 @@ def test_with_client_keeps_request_but_closes_context(app: Flask, rec: Recorder)
         with pytest.raises(NoActiveContextError, match="closed"):
             request.dal  # type: ignore[attr-defined]  # noqa: B018
     assert rec.events == ["begin", "commit"]
+
+
+def test_flask_login_user_outside_the_request_says_why(rec: Recorder) -> None:
+    """A Flask-Login meta.user read after the request is gone raises an error saying what to do."""
+    app = _login_app(rec, [])
+    errors: list[str] = []
+
+    @app.get("/stream", endpoint="stream")
+    def stream() -> Any:
+        dal = request.dal  # type: ignore[attr-defined]
+
+        def body() -> Iterator[str]:
+            try:
+                dal.notes.user()
+            except RuntimeError as err:
+                errors.append(str(err))
+            yield "done"
+
+        return body()
+
+    app.test_client().get("/stream", headers={"X-User": "ada"}).get_data()
+    assert len(errors) == 1
+    assert "stream_with_context" in errors[0]
