@@ -206,10 +206,10 @@ class DataAccessContext:
         """Return the resource ``name``, setting it up on first access."""
         if name.startswith("__"):
             raise AttributeError(name)
-        try:
-            return self._resources[name]
-        except KeyError:
-            pass
+        # .get, not try/except KeyError: a miss is the usual case (first use in a context).
+        value = self._resources.get(name, _MISSING)
+        if value is not _MISSING:
+            return value
         gen = self._open_resource(name)
         if type(gen) is not GeneratorType:
             self._resource_generators.pop(name, None)
