@@ -109,3 +109,16 @@ def test_get_data_manager_defaults_to_current_app(app: Flask, rec: Recorder) -> 
     """Inside an app context get_data_manager() needs no argument."""
     with app.app_context(), get_data_manager().dal(meta={"user": "job"}) as dal:
         assert dal.notes.user() == "job"
+
+
+def test_cli_command_opens_its_own_context(app: Flask, rec: Recorder) -> None:
+    """A `flask` CLI command reaches the DAL with get_data_manager().dal(meta=...)."""
+
+    @app.cli.command("first-note")
+    def first_note() -> None:
+        with get_data_manager().dal(meta={"user": "cli"}) as dal:
+            print(dal.notes.get(1)["text"], dal.notes.user())
+
+    result = app.test_cli_runner().invoke(args=["first-note"])
+    assert result.output == "first cli\n"
+    assert rec.events == ["begin", "conn:setup", "commit", "conn:teardown"]
