@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask import Request, request
 from polydatum.errors import NoActiveContextError
@@ -11,10 +11,14 @@ if TYPE_CHECKING:
     from polydatum import DataAccessContext, DataAccessLayer
     from polydatum.lifecycle import RequestScope
 
-__all__ = ["SCOPE_ATTR", "DatumRequest", "get_context", "get_dal"]
+__all__ = ["ENDED", "SCOPE_ATTR", "DatumRequest", "get_context", "get_dal"]
 
-#: Attribute of the request object that holds its RequestScope.
+#: Attribute of the request object that holds its RequestScope (then ENDED).
 SCOPE_ATTR = "_datum_scope"
+
+#: Replaces the scope on the request once it closed: the scope's meta holds the
+#: request, so keeping the scope would make a reference cycle per request.
+ENDED: Any = object()
 
 _NOT_OPENED = (
     "This request has no data context: it was not dispatched by an app set up with "
@@ -47,7 +51,7 @@ class DatumRequest(Request):
         scope: RequestScope | None = self.__dict__.get(SCOPE_ATTR)
         if scope is None:
             raise NoActiveContextError(_NOT_OPENED)
-        if scope.closed:
+        if scope is ENDED or scope.closed:
             raise NoActiveContextError(_CLOSED)
         return scope.context
 
@@ -57,7 +61,7 @@ class DatumRequest(Request):
         scope: RequestScope | None = self.__dict__.get(SCOPE_ATTR)
         if scope is None:
             raise NoActiveContextError(_NOT_OPENED)
-        if scope.closed:
+        if scope is ENDED or scope.closed:
             raise NoActiveContextError(_CLOSED)
         return scope.context.dal
 

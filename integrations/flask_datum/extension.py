@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable, Coroutine, Mapping
+from functools import partial
 from types import AsyncGeneratorType, GeneratorType
 from typing import Any
 
@@ -27,7 +28,7 @@ from polydatum import DataAccessContext, DataManager, ServiceError, lazy
 from polydatum.lifecycle import RequestScope, status_for
 from werkzeug.exceptions import HTTPException, default_exceptions
 
-from ._request import SCOPE_ATTR, DatumRequest
+from ._request import ENDED, SCOPE_ATTR, DatumRequest
 
 __all__ = ["EXTENSION_KEY", "Datum", "MetaFactory", "get_data_manager"]
 
@@ -210,10 +211,12 @@ def _install(app: Flask, state: _State) -> None:
                 values.update(extra)
         scope = RequestScope(dm, values)
         scope.open()
-        req.__dict__[SCOPE_ATTR] = scope
+        state = req.__dict__
+        state[SCOPE_ATTR] = scope
         try:
             response = dispatch()
         except BaseException as exc:
+            state[SCOPE_ATTR] = ENDED
             # The original error goes on to Flask; an error from closing is only logged.
             try:
                 scope.close(exc)
@@ -225,13 +228,15 @@ def _install(app: Flask, state: _State) -> None:
         if type(response.response) is GeneratorType and scope.exception is None:
             scope.detach()
             response.response = scope.iterate(response.response)
-        else:
-            scope.close()
+            response.call_on_close(partial(state.__setitem__, SCOPE_ATTR, ENDED))
+            return response
+        state[SCOPE_ATTR] = ENDED
+        scope.close()
         return response
 
     def handle_exception(e: Exception) -> Any:
         scope: RequestScope | None = current().__dict__.get(SCOPE_ATTR)
-        if scope is not None:
+        if scope is not None and scope is not ENDED:
             scope.record(e)
         if not map_errors or not isinstance(e, ServiceError):
             return handle_user_exception(e)
@@ -268,4 +273,4 @@ def _open_scope() -> RequestScope | None:
     if not has_request_context():
         return None
     scope: RequestScope | None = request.__dict__.get(SCOPE_ATTR)
-    return None if scope is None or scope.closed else scope
+    return None if scope is None or scope is ENDED or scope.closed else scope

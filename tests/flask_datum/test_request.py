@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -210,3 +212,27 @@ def test_flask_login_user_outside_the_request_says_why(rec: Recorder) -> None:
     app.test_client().get("/stream", headers={"X-User": "ada"}).get_data()
     assert len(errors) == 1
     assert "stream_with_context" in errors[0]
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["plain", "streamed"])
+def test_request_and_context_are_freed_without_gc(app: Flask, streamed: bool) -> None:
+    """The request and its context leave no reference cycle: they are freed as soon as unused."""
+    refs: list[weakref.ref[Any]] = []
+
+    @app.get("/")
+    def index() -> Any:
+        refs.append(weakref.ref(request._get_current_object()))  # type: ignore[attr-defined]
+        refs.append(weakref.ref(request.datum_context))  # type: ignore[attr-defined]
+        return iter(["ok"]) if not streamed else (chunk for chunk in ["ok"])
+
+    client = app.test_client()
+    gc.collect()
+    gc.disable()
+    try:
+        response = client.get("/")
+        response.get_data()
+        response.close()
+        del response
+        assert [ref() for ref in refs] == [None, None]
+    finally:
+        gc.enable()
