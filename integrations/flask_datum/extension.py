@@ -225,7 +225,11 @@ def _install(app: Flask, state: _State) -> None:
             raise
         # Only a generator body needs the DAL later; error pages, files and
         # lists are done (werkzeug marks error responses as streamed too).
-        if type(response.response) is GeneratorType and scope.exception is None:
+        if (
+            type(response.response) is GeneratorType
+            and scope.exception is None
+            and not scope.closed  # an async view may have closed it in its own loop
+        ):
             scope.detach()
             response.response = scope.iterate(response.response)
             response.call_on_close(partial(state.__setitem__, SCOPE_ATTR, ENDED))

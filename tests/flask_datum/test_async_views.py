@@ -65,3 +65,15 @@ def test_async_view_failed_commit_gives_500(app: Flask, rec: Recorder) -> None:
     response = app.test_client().get("/")
     assert (response.status_code, response.text) == (500, "custom")
     assert len(_loops(rec, "aconn:teardown")) == 1
+
+
+def test_generator_from_async_view_with_async_resource(app: Flask, rec: Recorder) -> None:
+    """A body returned by an async view whose context closed in its loop never sees that context."""
+
+    @app.get("/")
+    async def index() -> Any:
+        await request.datum_context.aget("aconn")  # type: ignore[attr-defined]
+        return (repr(rec.active()) for _ in range(2))
+
+    assert app.test_client().get("/").text == "NoneNone"
+    assert rec.count("commit") == 1
