@@ -262,3 +262,9 @@ def test_every_failure_tears_down_once(
     assert rec.count("conn:setup") == 1
     assert rec.count("conn:teardown") == 1
     assert rec.active() is None
+
+
+def test_routing_error_reaches_middleware(app: Flask, rec: Recorder) -> None:
+    """A URL with no route gives Flask's 404 and the context rolls back with it."""
+    assert app.test_client().get("/missing").status_code == 404
+    assert rec.events == ["begin", "rollback:NotFound"]

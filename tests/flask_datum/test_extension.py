@@ -122,3 +122,15 @@ def test_cli_command_opens_its_own_context(app: Flask, rec: Recorder) -> None:
     result = app.test_cli_runner().invoke(args=["first-note"])
     assert result.output == "first cli\n"
     assert rec.events == ["begin", "conn:setup", "commit", "conn:teardown"]
+
+
+def test_init_app_arguments_override_the_datums(rec: Recorder) -> None:
+    """meta= and map_service_errors= given to init_app win over those given to Datum()."""
+    datum = Datum(data_manager=rec.dm, meta=lambda req: {"user": "default"})
+    app = Flask(__name__)
+    datum.init_app(app, meta=lambda req: {"user": "app"}, map_service_errors=False)
+    app.get("/")(lambda: str(request.dal.notes.user()))  # type: ignore[attr-defined]
+    app.get("/missing", endpoint="missing")(lambda: request.dal.notes.get(7))  # type: ignore[attr-defined]
+    client = app.test_client()
+    assert client.get("/").text == "app"
+    assert client.get("/missing").status_code == 500
