@@ -141,51 +141,126 @@ class RequestScope:
         self.context._detach()
 
     def iterate(self, body: Iterable[Any]) -> Iterator[Any]:
-        """Yield ``body``'s chunks with the context active; close once it ends, fails or closes."""
-        ctx = self.context
-        iterator = iter(body)
+        """Yield ``body``'s chunks with the context active; close once it ends, fails or closes.
+
+        The result has a ``close()`` that also works before the first chunk
+        (a server answering HEAD closes the body without reading it). A body
+        closed before its end throws ``GeneratorExit`` into the context.
+        """
+        return _ScopedBody(self, body)
+
+    def aiterate(self, body: AsyncIterable[Any]) -> AsyncIterator[Any]:
+        """Async twin of :meth:`iterate`; its ``aclose()`` also works before the first chunk."""
+        return _AsyncScopedBody(self, body)
+
+
+class _ScopedBody:
+    """The iterator :meth:`RequestScope.iterate` returns (a class, so ``close`` always runs)."""
+
+    __slots__ = ("_done", "_ended", "_iterator", "_scope")
+
+    def __init__(self, scope: RequestScope, body: Iterable[Any]) -> None:
+        self._scope = scope
+        self._iterator = iter(body)
+        self._done = False
+        self._ended = False
+
+    def __iter__(self) -> _ScopedBody:
+        return self
+
+    def __next__(self) -> Any:
+        if self._done:
+            raise StopIteration
+        ctx = self._scope.context
+        token = ctx._activate()
         try:
-            while True:
-                token = ctx._activate()
-                try:
-                    chunk = next(iterator)
-                except StopIteration:
-                    break
-                finally:
-                    ctx._deactivate(token)
-                yield chunk
-        except BaseException as exc:
-            self.record(exc)
+            chunk = next(self._iterator)
+        except StopIteration:
+            ctx._deactivate(token)
+            self._ended = True
+            self.close()
             raise
-        finally:
-            close = getattr(iterator, "close", None)
+        except BaseException as exc:
+            ctx._deactivate(token)
+            self._ended = True
+            self._scope.record(exc)
+            self.close()
+            raise
+        ctx._deactivate(token)
+        return chunk
+
+    def close(self) -> None:
+        """Close the body (with the context active), then the scope; later calls do nothing."""
+        if self._done:
+            return
+        self._done = True
+        scope = self._scope
+        if not self._ended:
+            # Closed early (client gone, HEAD): the body was not delivered in full.
+            scope.record(GeneratorExit())
+        close = getattr(self._iterator, "close", None)
+        try:
             if close is not None:
-                token = ctx._activate()
+                token = scope.context._activate()
                 try:
                     close()
                 finally:
-                    ctx._deactivate(token)
-            self.close_quietly()
-
-    async def aiterate(self, body: AsyncIterable[Any]) -> AsyncIterator[Any]:
-        """Async twin of :meth:`iterate`."""
-        ctx = self.context
-        iterator = aiter(body)
-        try:
-            while True:
-                token = ctx._activate()
-                try:
-                    chunk = await anext(iterator)
-                except StopAsyncIteration:
-                    break
-                finally:
-                    ctx._deactivate(token)
-                yield chunk
-        except BaseException as exc:
-            self.record(exc)
-            raise
+                    scope.context._deactivate(token)
         finally:
-            aclose = getattr(iterator, "aclose", None)
+            scope.close_quietly()
+
+
+class _AsyncScopedBody:
+    """The async iterator :meth:`RequestScope.aiterate` returns."""
+
+    __slots__ = ("_done", "_ended", "_iterator", "_scope")
+
+    def __init__(self, scope: RequestScope, body: AsyncIterable[Any]) -> None:
+        self._scope = scope
+        self._iterator = aiter(body)
+        self._done = False
+        self._ended = False
+
+    def __aiter__(self) -> _AsyncScopedBody:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._done:
+            raise StopAsyncIteration
+        ctx = self._scope.context
+        token = ctx._activate()
+        try:
+            chunk = await anext(self._iterator)
+        except StopAsyncIteration:
+            ctx._deactivate(token)
+            self._ended = True
+            await self.aclose()
+            raise
+        except BaseException as exc:
+            ctx._deactivate(token)
+            self._ended = True
+            self._scope.record(exc)
+            await self.aclose()
+            raise
+        ctx._deactivate(token)
+        return chunk
+
+    async def aclose(self) -> None:
+        """Close the body (with the context active), then the scope; later calls do nothing."""
+        if self._done:
+            return
+        self._done = True
+        scope = self._scope
+        if not self._ended:
+            # Closed early (client gone): the body was not delivered in full.
+            scope.record(GeneratorExit())
+        aclose = getattr(self._iterator, "aclose", None)
+        try:
             if aclose is not None:
-                await aclose()
-            await self.aclose_quietly()
+                token = scope.context._activate()
+                try:
+                    await aclose()
+                finally:
+                    scope.context._deactivate(token)
+        finally:
+            await scope.aclose_quietly()

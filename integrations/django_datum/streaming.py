@@ -23,13 +23,16 @@ _PENDING: set[asyncio.Task[None]] = set()
 
 
 class _SyncBody:
-    """A sync body streamed with a sync-opened scope."""
+    """A sync body streamed with a sync-opened scope.
 
-    __slots__ = ("_iterator", "_scope", "_source")
+    ``RequestScope.iterate`` already closes the body and the scope once, also
+    when closed before the first chunk; this class only gives Django the
+    ``close`` it registers as a closer of the response.
+    """
+
+    __slots__ = ("_iterator",)
 
     def __init__(self, scope: RequestScope, source: Iterator[Any]) -> None:
-        self._scope = scope
-        self._source = source
         self._iterator = cast("Generator[Any, None, None]", scope.iterate(source))
 
     def __iter__(self) -> Iterator[Any]:
@@ -38,16 +41,6 @@ class _SyncBody:
     def close(self) -> None:
         """Close the body and the scope (the scope closes even if the body never started)."""
         self._iterator.close()
-        scope = self._scope
-        if not scope.closed:
-            close = getattr(self._source, "close", None)
-            if close is not None:
-                token = scope.context._activate()
-                try:
-                    close()
-                finally:
-                    scope.context._deactivate(token)
-            scope.close_quietly()
 
 
 def _next_or_end(source: Iterator[Any]) -> Any:
@@ -86,18 +79,11 @@ class _AsyncBody:
     async def aclose(self) -> None:
         """Close the body and the scope (the scope closes even if the body never started)."""
         await self._iterator.aclose()  # type: ignore[attr-defined]
-        scope = self._scope
-        if not scope.closed:
-            source = self._source
-            token = scope.context._activate()
-            try:
-                if hasattr(source, "aclose"):
-                    await source.aclose()
-                elif hasattr(source, "close"):
-                    await sync_to_async(source.close, thread_sensitive=True)()
-            finally:
-                scope.context._deactivate(token)
-            await scope.aclose_quietly()
+        source = self._source
+        if not hasattr(source, "__aiter__") and hasattr(source, "close"):
+            # A sync source wrapped for ASGI that never started: nothing closed it yet
+            # (closing it again after a full read is harmless).
+            await sync_to_async(source.close, thread_sensitive=True)()
 
     def close(self) -> None:
         """Django's closer: finish :meth:`aclose` from sync code."""

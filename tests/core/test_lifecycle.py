@@ -197,3 +197,35 @@ def test_status_for_service_errors() -> None:
     assert status_for(ServiceError()) == 500
     assert status_for(Weird()) == 500
     assert status_for(ValueError()) is None
+
+
+@pytest.mark.anyio
+async def test_aiterate_closed_before_the_first_chunk_closes_the_scope(
+    dm: DataManager, rec: Recorder
+) -> None:
+    """An async body closed before it started still closes the body and the scope, as a rollback."""
+    seen: list[type[BaseException]] = []
+
+    def tx(ctx: Any) -> Iterator[None]:
+        try:
+            yield
+        except BaseException as exc:
+            seen.append(type(exc))
+            raise
+
+    dm.register_context_middleware(tx)
+    scope = RequestScope(dm, None)
+    await scope.aopen()
+    scope.detach()
+    started = []
+
+    async def body() -> AsyncIterator[int]:
+        started.append(True)
+        yield 1
+
+    stream = scope.aiterate(body())
+    await stream.aclose()  # type: ignore[attr-defined]
+    assert started == []
+    assert scope.closed
+    assert seen == [GeneratorExit]
+    assert dm.get_active_context() is None

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+# pytest-django (installed for the Django plugin's tests) would set up Django in these runs.
+ISOLATED = ("-p", "no:django")
+
 APP = """
 from polydatum import DataManager, Service
 
@@ -43,13 +46,13 @@ def test_dal_fixture_opens_a_context_with_marker_meta(project: pytest.Pytester) 
             assert datum_context.meta.user == "ann"
         """
     )
-    project.runpytest().assert_outcomes(passed=1)
+    project.runpytest(*ISOLATED).assert_outcomes(passed=1)
 
 
 def test_missing_ini_option_says_what_to_set(pytester: pytest.Pytester) -> None:
     """Without the ini option, using dal fails with a message naming the option and the fixture."""
     pytester.makepyfile(test_it="def test_x(dal):\n    pass\n")
-    result = pytester.runpytest()
+    result = pytester.runpytest(*ISOLATED)
     result.stdout.fnmatch_lines(["*Set the polydatum_data_manager ini option*datum_manager*"])
     assert result.ret != 0
 
@@ -58,7 +61,7 @@ def test_bad_path_is_reported(pytester: pytest.Pytester) -> None:
     """An ini option naming something that does not import fails with a clear message."""
     pytester.makeini("[pytest]\npolydatum_data_manager = nowhere.at:all\n")
     pytester.makepyfile(test_it="def test_x(dal):\n    pass\n")
-    result = pytester.runpytest()
+    result = pytester.runpytest(*ISOLATED)
     result.stdout.fnmatch_lines(["*polydatum_data_manager = 'nowhere.at:all' does not import*"])
     assert result.ret != 0
 
@@ -85,7 +88,7 @@ def test_override_is_restored_after_a_failing_test(project: pytest.Pytester) -> 
             assert dal.greeter.db() == "real db"
         """
     )
-    project.runpytest().assert_outcomes(passed=1, failed=1)
+    project.runpytest(*ISOLATED).assert_outcomes(passed=1, failed=1)
 
 
 def test_tracker_fixture_reports_a_leak(project: pytest.Pytester) -> None:
@@ -101,7 +104,7 @@ def test_tracker_fixture_reports_a_leak(project: pytest.Pytester) -> None:
                 ctx.__exit__(None, None, None)
         """
     )
-    result = project.runpytest()
+    result = project.runpytest(*ISOLATED)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*resource 'db': set up 1 time(s), torn down 0; 1 still open*"])
 
@@ -122,7 +125,7 @@ def test_async_dal_fixture(project: pytest.Pytester) -> None:
             assert adal.greeter.hello() == "hello bob"
         """
     )
-    project.runpytest().assert_outcomes(passed=1)
+    project.runpytest(*ISOLATED).assert_outcomes(passed=1)
 
 
 def test_datum_manager_fixture_can_be_overridden(pytester: pytest.Pytester) -> None:
@@ -140,4 +143,4 @@ def test_datum_manager_fixture_can_be_overridden(pytester: pytest.Pytester) -> N
         """
     )
     pytester.makepyfile(test_it="def test_x(dal):\n    assert dal.greeter.db() == 'real db'\n")
-    pytester.runpytest().assert_outcomes(passed=1)
+    pytester.runpytest(*ISOLATED).assert_outcomes(passed=1)
