@@ -1,0 +1,108 @@
+"""Start an example app under its real server: ``python -m example_apps --help``.
+
+``python -m example_apps`` creates the tables, gives the demo user a new
+token, prints it and the URL, then runs the app under its server (the
+process becomes the server; stop it with Ctrl-C). ``python -m example_apps
+token`` only prints a new token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from sqlalchemy import make_url
+
+from .config import DATABASE_URL_ENV, database_url
+from .notes import issue_token, prepare_database
+
+DEMO_USER = "demo"
+ROOT = Path(__file__).resolve().parent.parent
+
+# The server command for each app; {host}, {port} and {workers} are filled in.
+SERVERS = {
+    "flask": ["gunicorn", "example_apps.flask_app:create_app()"],
+    "django": ["gunicorn", "example_apps.django_app.wsgi:application"],
+    "django-asgi": ["uvicorn", "example_apps.django_app.asgi:application", "--lifespan", "off"],
+    "starlette": ["uvicorn", "--factory", "example_apps.starlette_app:create_app"],
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m example_apps", description="Serve the notes API (see docs/examples.md)."
+    )
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=["serve", "token"],
+        default="serve",
+        help="serve (default), or token: print a new token for --user and exit",
+    )
+    parser.add_argument("--framework", choices=["flask", "django", "starlette"], default="flask")
+    parser.add_argument("--asgi", action="store_true", help="Django only: uvicorn, not gunicorn")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--workers", type=int, default=None, help="server processes (gunicorn 2, uvicorn 1)"
+    )
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help=f"SQLAlchemy URL (default: ${DATABASE_URL_ENV}, else sqlite:///notes.sqlite3)",
+    )
+    parser.add_argument("--user", default=DEMO_USER, help="token: the user to issue it for")
+    args = parser.parse_args(argv)
+    if args.asgi and args.framework != "django":
+        parser.error("--asgi is for --framework django (Starlette always runs under uvicorn).")
+    return args
+
+
+def server_command(args: argparse.Namespace) -> list[str]:
+    """Return the command line that serves ``args.framework``."""
+    name = "django-asgi" if args.asgi else args.framework
+    server, *target = SERVERS[name]
+    command = [sys.executable, "-m", server, *target]
+    if server == "gunicorn":
+        workers = args.workers or 2
+        bind = f"{args.host}:{args.port}"
+        command += ["--bind", bind, "--workers", str(workers), "--threads", "4"]
+        return command + _no_control_socket()
+    workers = args.workers or 1
+    return [*command, "--host", args.host, "--port", str(args.port), "--workers", str(workers)]
+
+
+def _no_control_socket() -> list[str]:
+    # gunicorn 25+ opens a control socket at one path per user, which several
+    # servers on one machine would fight over; the apps do not use it.
+    from gunicorn.config import KNOWN_SETTINGS
+
+    known = any(setting.name == "control_socket_disable" for setting in KNOWN_SETTINGS)
+    return ["--no-control-socket"] if known else []
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    url = args.database_url or database_url()
+    prepare_database(url)
+    token = issue_token(url, args.user)
+    if args.command == "token":
+        print(token)
+        return
+    command = server_command(args)
+    shown = make_url(url).render_as_string(hide_password=True)
+    print(f"Database: {shown}")
+    print(f'Demo user "{args.user}", token: {token}')
+    target = next(arg for arg in command[3:] if not arg.startswith("-"))
+    print(f"Serving {args.framework} ({target}) with {command[2]}")
+    print(f"Listening on http://{args.host}:{args.port}", flush=True)
+    # The server's workers import the app and read the same settings.
+    env = {**os.environ, DATABASE_URL_ENV: url}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    os.execve(sys.executable, command, env)
+
+
+if __name__ == "__main__":
+    main()

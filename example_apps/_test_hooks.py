@@ -1,0 +1,78 @@
+"""TEST ONLY: failure injection and pool accounting for the end-to-end tests.
+
+Installed when ``NOTES_TEST_HOOKS=1`` (see ``config``); the example apps never
+need it. It swaps the ``db`` resource for one whose commit fails when the
+request carries ``X-Test-Fail-Commit: 1``, and prints, when the worker
+process exits, how many connections its pool still has checked out.
+"""
+
+from __future__ import annotations
+
+import atexit
+import sys
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from polydatum import DataAccessContext, DataManager
+from polydatum.contrib.sqlalchemy import AsyncConnectionResource, ConnectionResource
+
+__all__ = ["FAIL_COMMIT_HEADER", "POOL_REPORT", "InjectedCommitFailure", "install"]
+
+FAIL_COMMIT_HEADER = "X-Test-Fail-Commit"
+#: Printed to stderr at exit, followed by the pool's checked-out connection count.
+POOL_REPORT = "notes-test-hooks: checked out at exit:"
+
+
+class InjectedCommitFailure(RuntimeError):
+    """The commit failure a test asked for."""
+
+
+def _asked(ctx: DataAccessContext) -> bool:
+    request = ctx.meta.request
+    return request is not None and request.headers.get(FAIL_COMMIT_HEADER) == "1"
+
+
+class _FailingCommit:
+    """A connection whose commit fails; everything else goes to the real one."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+    def commit(self) -> None:
+        raise InjectedCommitFailure("commit failed on request")
+
+
+class _AsyncFailingCommit(_FailingCommit):
+    async def commit(self) -> None:  # type: ignore[override]
+        raise InjectedCommitFailure("commit failed on request")
+
+
+def install(dm: DataManager) -> None:
+    """Swap ``dm``'s ``db`` resource for the failing-commit one and report the pool at exit."""
+    resource = dm.get_resource("db")
+    if isinstance(resource, AsyncConnectionResource):
+        engine: Any = resource.engine
+
+        async def adb(ctx: DataAccessContext) -> AsyncIterator[Any]:
+            async with engine.connect() as connection:
+                yield _AsyncFailingCommit(connection) if _asked(ctx) else connection
+
+        dm.replace_resource("db", adb)
+    elif isinstance(resource, ConnectionResource):
+        engine = resource.engine
+
+        def db(ctx: DataAccessContext) -> Iterator[Any]:
+            with engine.connect() as connection:
+                yield _FailingCommit(connection) if _asked(ctx) else connection
+
+        dm.replace_resource("db", db)
+    else:
+        raise TypeError(f"unexpected db resource {resource!r}")
+
+    def report() -> None:
+        print(POOL_REPORT, engine.pool.checkedout(), file=sys.stderr, flush=True)
+
+    atexit.register(report)

@@ -1,0 +1,33 @@
+"""Django settings of the notes API: no ORM, no sessions, no templates."""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+from example_apps.notes import MAX_BODY_BYTES
+
+# Nothing here is signed (no sessions, no cookies): a per-process key is enough.
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50)
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
+
+INSTALLED_APPS = ["django_datum"]  # its system checks run at start-up
+MIDDLEWARE = [
+    # Above DatumMiddleware: its process_exception runs after DatumMiddleware's,
+    # which has recorded the error for the context (rollback) by then.
+    "example_apps.django_app.errors.ServiceErrorMiddleware",
+    "django_datum.middleware.DatumMiddleware",
+]
+# No CSRF middleware: clients authenticate with a Bearer token, never a cookie.
+
+DATUM = {
+    "DATA_MANAGER": "example_apps.config.data_manager",  # called once, at start-up
+    "META": "example_apps.django_app.errors.request_meta",
+    "MAP_SERVICE_ERRORS": False,  # ServiceErrorMiddleware answers them in JSON
+}
+
+ROOT_URLCONF = "example_apps.django_app.urls"
+DATABASES: dict[str, dict[str, str]] = {}
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
+USE_TZ = True

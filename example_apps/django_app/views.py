@@ -1,0 +1,40 @@
+"""The views: HTTP in, one service call, JSON out. Errors are raised, never caught here.
+
+A ``ServiceError`` raised here reaches ``DatumMiddleware`` (the request's
+transaction rolls back) and then ``ServiceErrorMiddleware`` (the JSON answer).
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.http import require_http_methods
+
+from example_apps.notes import body_too_large
+
+
+def _body(request: HttpRequest) -> bytes:
+    try:
+        return request.body  # refused over DATA_UPLOAD_MAX_MEMORY_SIZE
+    except RequestDataTooBig:
+        raise body_too_large() from None
+
+
+@require_http_methods(["GET", "POST"])
+def notes(request: HttpRequest) -> HttpResponse:
+    """``GET /notes`` (``?after=&limit=``) and ``POST /notes``."""
+    if request.method == "POST":
+        return JsonResponse(request.dal.notes.create(_body(request)), status=201)
+    query = request.GET
+    return JsonResponse(request.dal.notes.list(query.get("after"), query.get("limit")))
+
+
+@require_http_methods(["GET", "PUT", "DELETE"])
+def note(request: HttpRequest, note_id: str) -> HttpResponse:
+    """``GET``, ``PUT`` and ``DELETE /notes/{id}``."""
+    if request.method == "PUT":
+        return JsonResponse(request.dal.notes.update(note_id, _body(request)))
+    if request.method == "DELETE":
+        request.dal.notes.delete(note_id)
+        return HttpResponse(status=204)
+    return JsonResponse(request.dal.notes.read(note_id))

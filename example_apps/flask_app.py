@@ -1,0 +1,75 @@
+"""The notes API on Flask (sync): ``gunicorn 'example_apps.flask_app:create_app()'``.
+
+The views only turn HTTP into service calls; a ``ServiceError`` they raise
+reaches the request's context (its transaction rolls back) and is answered
+in JSON by the app's error handler.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, request
+from flask_datum import Datum, get_dal
+from polydatum import DataManager, ServiceError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from . import config
+from .notes import MAX_BODY_BYTES, body_too_large, error_response, user_meta
+
+__all__ = ["create_app", "notes"]
+
+Reply = tuple[Any, int] | tuple[Any, int, dict[str, str]]
+
+notes = Blueprint("notes", __name__)
+
+
+@notes.post("/notes")
+def create_note() -> Reply:
+    return get_dal().notes.create(request.get_data()), 201
+
+
+@notes.get("/notes")
+def list_notes() -> Reply:
+    return get_dal().notes.list(request.args.get("after"), request.args.get("limit")), 200
+
+
+@notes.get("/notes/<note_id>")
+def read_note(note_id: str) -> Reply:
+    return get_dal().notes.read(note_id), 200
+
+
+@notes.put("/notes/<note_id>")
+def update_note(note_id: str) -> Reply:
+    return get_dal().notes.update(note_id, request.get_data()), 200
+
+
+@notes.delete("/notes/<note_id>")
+def delete_note(note_id: str) -> Reply:
+    get_dal().notes.delete(note_id)
+    return "", 204
+
+
+def service_error(exc: ServiceError) -> Reply:
+    status, body, headers = error_response(exc)
+    return body, status, headers
+
+
+def http_error(exc: HTTPException) -> Reply:
+    """Unknown URLs, wrong methods, oversize bodies and 500s (a failed commit), in JSON."""
+    if isinstance(exc, RequestEntityTooLarge):
+        return service_error(body_too_large())
+    return {"error": exc.name}, exc.code or 500
+
+
+def create_app(data_manager: DataManager | None = None) -> Flask:
+    """Return the app, on ``data_manager`` or the one ``$DATABASE_URL`` names."""
+    dm = data_manager or config.data_manager()
+    dal = dm.get_dal()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES  # werkzeug refuses larger bodies: 413
+    Datum(app, dm, meta=lambda req: user_meta(dal, req.headers.get("Authorization")))
+    app.register_blueprint(notes)
+    app.register_error_handler(ServiceError, service_error)
+    app.register_error_handler(HTTPException, http_error)
+    return app

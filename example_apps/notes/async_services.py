@@ -1,0 +1,89 @@
+"""Async services (Starlette): the same logic as ``services``, awaiting the database.
+
+The statements, the validation and the errors are the ones the sync services
+use; only the I/O differs: ``await self._ctx.aget("db")`` gives the context's
+``AsyncConnection`` and ``await self._ctx.meta.aget("user")`` loads the user.
+No call here blocks the event loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from polydatum import Service
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from . import statements as sql
+from .errors import Unauthorized
+from .services import not_found, require_user
+from .statements import User
+from .validation import parse_bearer, parse_note, parse_note_id, parse_page
+
+__all__ = ["AsyncNotes", "AsyncUsers"]
+
+
+class AsyncUsers(Service):
+    """Users, looked up by token (tokens are issued by the sync ``Users`` service)."""
+
+    async def authenticate(self, authorization: str | None) -> User:
+        """Return the user whose token the ``Authorization`` header carries.
+
+        Raises:
+            Unauthorized: no Bearer token, or an unknown one.
+        """
+        token = parse_bearer(authorization)
+        db: AsyncConnection = await self._ctx.aget("db")
+        row = (await db.execute(sql.user_by_token(token))).first()
+        if row is None:
+            raise Unauthorized("Unknown token: ask for a new one (python -m example_apps token).")
+        return User(*row)
+
+
+class AsyncNotes(Service):
+    """Async twin of ``services.Notes``."""
+
+    async def list(self, after: str | None = None, limit: str | None = None) -> dict[str, Any]:
+        """Return ``{"notes": [...]}``: a page of the user's notes, oldest first."""
+        user = require_user(await self._ctx.meta.aget("user"))
+        db = await self._db()
+        result = await db.execute(sql.list_notes(user, parse_page(after, limit)))
+        return {"notes": [sql.note_json(row) for row in result.mappings()]}
+
+    async def create(self, body: bytes) -> dict[str, Any]:
+        """Create a note from a JSON body and return it."""
+        user = require_user(await self._ctx.meta.aget("user"))
+        db = await self._db()
+        result = await db.execute(sql.create_note(user, parse_note(body)))
+        return sql.note_json(result.mappings().one())
+
+    async def read(self, note_id: str) -> dict[str, Any]:
+        """Return note ``note_id``; ``NotFound`` unless the user owns it."""
+        user = require_user(await self._ctx.meta.aget("user"))
+        number = parse_note_id(note_id)
+        db = await self._db()
+        row = (await db.execute(sql.select_note(user, number))).mappings().first()
+        if row is None:
+            raise not_found(number)
+        return sql.note_json(row)
+
+    async def update(self, note_id: str, body: bytes) -> dict[str, Any]:
+        """Replace note ``note_id``'s title and body from a JSON body and return it."""
+        user = require_user(await self._ctx.meta.aget("user"))
+        number, note = parse_note_id(note_id), parse_note(body)
+        db = await self._db()
+        row = (await db.execute(sql.update_note(user, number, note))).mappings().first()
+        if row is None:
+            raise not_found(number)
+        return sql.note_json(row)
+
+    async def delete(self, note_id: str) -> None:
+        """Delete note ``note_id``; ``NotFound`` unless the user owns it."""
+        user = require_user(await self._ctx.meta.aget("user"))
+        number = parse_note_id(note_id)
+        db = await self._db()
+        if (await db.execute(sql.delete_note(user, number))).first() is None:
+            raise not_found(number)
+
+    async def _db(self) -> AsyncConnection:
+        db: AsyncConnection = await self._ctx.aget("db")
+        return db

@@ -1,0 +1,112 @@
+"""Sync services (Flask, Django): all the notes logic, on the context's connection ``db``.
+
+Each method reads the authenticated user from ``meta.user`` first (loading it
+from the request's token on first read), then checks its input, then runs one
+statement. The request's transaction commits when the request ends cleanly
+and rolls back when a service raises, so a failed request writes nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from polydatum import NotFound, Service
+from sqlalchemy import Connection
+
+from . import statements as sql
+from .errors import Unauthorized
+from .statements import User
+from .validation import parse_bearer, parse_note, parse_note_id, parse_page
+
+__all__ = ["Notes", "Users", "new_token", "not_found", "require_user"]
+
+
+def require_user(user: object) -> User:
+    """Return ``user`` (``meta.user``) or raise ``Unauthorized`` if the context has none."""
+    if not isinstance(user, User):
+        raise Unauthorized("This action needs an authenticated user.")
+    return user
+
+
+def not_found(note_id: int) -> NotFound:
+    """The error for a note that does not exist or belongs to someone else (no id leaks)."""
+    return NotFound(f"No note {note_id}.")
+
+
+def new_token() -> str:
+    """Return a new random API token."""
+    return secrets.token_urlsafe(32)
+
+
+class Users(Service):
+    """Users and their API tokens."""
+
+    def authenticate(self, authorization: str | None) -> User:
+        """Return the user whose token the ``Authorization`` header carries.
+
+        Raises:
+            Unauthorized: no Bearer token, or an unknown one.
+        """
+        token = parse_bearer(authorization)
+        db: Connection = self._ctx.db
+        row = db.execute(sql.user_by_token(token)).first()
+        if row is None:
+            raise Unauthorized("Unknown token: ask for a new one (python -m example_apps token).")
+        return User(*row)
+
+    def issue_token(self, name: str) -> str:
+        """Return a new token for user ``name``, creating the user if needed."""
+        db: Connection = self._ctx.db
+        user_id = db.execute(sql.find_user(name)).scalar_one_or_none()
+        if user_id is None:
+            user_id = db.execute(sql.insert_user(name)).scalar_one()
+        token = new_token()
+        db.execute(sql.insert_token(user_id, token))
+        return token
+
+
+class Notes(Service):
+    """The authenticated user's notes; other users' notes do not exist for them."""
+
+    def list(self, after: str | None = None, limit: str | None = None) -> dict[str, Any]:
+        """Return ``{"notes": [...]}``: a page of the user's notes, oldest first."""
+        user = require_user(self._ctx.meta.user)
+        rows = self._db.execute(sql.list_notes(user, parse_page(after, limit))).mappings()
+        return {"notes": [sql.note_json(row) for row in rows]}
+
+    def create(self, body: bytes) -> dict[str, Any]:
+        """Create a note from a JSON body and return it."""
+        user = require_user(self._ctx.meta.user)
+        row = self._db.execute(sql.create_note(user, parse_note(body))).mappings().one()
+        return sql.note_json(row)
+
+    def read(self, note_id: str) -> dict[str, Any]:
+        """Return note ``note_id``; ``NotFound`` unless the user owns it."""
+        user = require_user(self._ctx.meta.user)
+        number = parse_note_id(note_id)
+        row = self._db.execute(sql.select_note(user, number)).mappings().first()
+        if row is None:
+            raise not_found(number)
+        return sql.note_json(row)
+
+    def update(self, note_id: str, body: bytes) -> dict[str, Any]:
+        """Replace note ``note_id``'s title and body from a JSON body and return it."""
+        user = require_user(self._ctx.meta.user)
+        number, note = parse_note_id(note_id), parse_note(body)
+        row = self._db.execute(sql.update_note(user, number, note)).mappings().first()
+        if row is None:
+            raise not_found(number)
+        return sql.note_json(row)
+
+    def delete(self, note_id: str) -> None:
+        """Delete note ``note_id``; ``NotFound`` unless the user owns it."""
+        user = require_user(self._ctx.meta.user)
+        number = parse_note_id(note_id)
+        if self._db.execute(sql.delete_note(user, number)).first() is None:
+            raise not_found(number)
+
+    @property
+    def _db(self) -> Connection:
+        db: Connection = self._ctx.db
+        return db

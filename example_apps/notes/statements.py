@@ -1,0 +1,115 @@
+"""The SQL of the services, shared by the sync and async ones: statements and row mapping.
+
+Every statement is built with SQLAlchemy Core, so values travel as bound
+parameters, never in the SQL text. Every statement on notes is scoped to an
+owner: another user's note is simply not found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from sqlalchemy import Delete, Insert, Select, Update, delete, insert, select, update
+
+from .schema import api_tokens, notes, users
+from .validation import NoteInput, Page
+
+__all__ = [
+    "User",
+    "create_note",
+    "delete_note",
+    "find_user",
+    "insert_token",
+    "insert_user",
+    "list_notes",
+    "note_json",
+    "select_note",
+    "token_sha256",
+    "update_note",
+    "user_by_token",
+]
+
+_NOTE = (notes.c.id, notes.c.title, notes.c.body)
+
+
+class User(NamedTuple):
+    """The authenticated user, as services find it in ``meta.user``."""
+
+    id: int
+    name: str
+
+
+def token_sha256(token: str) -> str:
+    """Return the hex SHA-256 of ``token``: what ``api_tokens`` stores and looks up."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def user_by_token(token: str) -> Select[tuple[int, str]]:
+    """Select the user owning ``token``."""
+    return (
+        select(users.c.id, users.c.name)
+        .join(api_tokens, api_tokens.c.user_id == users.c.id)
+        .where(api_tokens.c.token_sha256 == token_sha256(token))
+    )
+
+
+def find_user(name: str) -> Select[tuple[int]]:
+    """Select the id of the user called ``name``."""
+    return select(users.c.id).where(users.c.name == name)
+
+
+def insert_user(name: str) -> Insert:
+    """Insert a user called ``name``, returning its id."""
+    return insert(users).values(name=name).returning(users.c.id)
+
+
+def insert_token(user_id: int, token: str) -> Insert:
+    """Store (the hash of) a new token of user ``user_id``."""
+    return insert(api_tokens).values(token_sha256=token_sha256(token), user_id=user_id)
+
+
+def create_note(owner: User, note: NoteInput) -> Insert:
+    """Insert a note of ``owner``, returning it."""
+    values = {"owner_id": owner.id, "title": note.title, "body": note.body}
+    return insert(notes).values(values).returning(*_NOTE)
+
+
+def select_note(owner: User, note_id: int) -> Select[tuple[int, str, str]]:
+    """Select note ``note_id`` if ``owner`` owns it."""
+    return select(*_NOTE).where(notes.c.id == note_id, notes.c.owner_id == owner.id)
+
+
+def list_notes(owner: User, page: Page) -> Select[tuple[int, str, str]]:
+    """Select a page of ``owner``'s notes, oldest first (keyset paging on the id)."""
+    return (
+        select(*_NOTE)
+        .where(notes.c.owner_id == owner.id, notes.c.id > page.after)
+        .order_by(notes.c.id)
+        .limit(page.limit)
+    )
+
+
+def update_note(owner: User, note_id: int, note: NoteInput) -> Update:
+    """Replace note ``note_id``'s fields if ``owner`` owns it, returning it."""
+    return (
+        update(notes)
+        .where(notes.c.id == note_id, notes.c.owner_id == owner.id)
+        .values(title=note.title, body=note.body)
+        .returning(*_NOTE)
+    )
+
+
+def delete_note(owner: User, note_id: int) -> Delete:
+    """Delete note ``note_id`` if ``owner`` owns it, returning its id."""
+    return (
+        delete(notes)
+        .where(notes.c.id == note_id, notes.c.owner_id == owner.id)
+        .returning(notes.c.id)
+    )
+
+
+def note_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the JSON form of a note row: ``{"id", "title", "body"}``."""
+    return {"id": row["id"], "title": row["title"], "body": row["body"]}

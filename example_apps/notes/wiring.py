@@ -1,0 +1,129 @@
+"""Wiring: engines, DataManagers and the per-request meta that resolves the user.
+
+``build_data_manager(url)`` (Flask, Django) and ``build_async_data_manager(url)``
+(Starlette) register one resource, ``db`` (a pooled connection, checked out on
+first use), one context middleware (the request is one transaction) and the
+services. ``url`` is any SQLAlchemy URL; ``postgresql://...`` uses psycopg 3,
+``sqlite:///...`` the standard library (aiosqlite when async).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from polydatum import DataAccessLayer, DataManager, lazy
+from polydatum.contrib.sqlalchemy import (
+    AsyncConnectionResource,
+    AsyncTransactionMiddleware,
+    ConnectionResource,
+    TransactionMiddleware,
+)
+from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from .async_services import AsyncNotes, AsyncUsers
+from .schema import create_schema
+from .services import Notes, Users
+
+__all__ = [
+    "async_user_meta",
+    "build_async_data_manager",
+    "build_data_manager",
+    "issue_token",
+    "make_async_engine",
+    "make_engine",
+    "prepare_database",
+    "user_meta",
+]
+
+_SYNC_DRIVERS = {"postgresql": "postgresql+psycopg", "sqlite": "sqlite+pysqlite"}
+_ASYNC_DRIVERS = {"postgresql": "postgresql+psycopg", "sqlite": "sqlite+aiosqlite"}
+
+
+def _with_driver(url: str, drivers: dict[str, str]) -> URL:
+    parsed = make_url(url)
+    if "+" not in parsed.drivername and parsed.drivername in drivers:
+        parsed = parsed.set(drivername=drivers[parsed.drivername])
+    return parsed
+
+
+def _sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
+    # SQLite enforces foreign keys only when asked, on each connection.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Return a sync engine for ``url`` (psycopg 3 for ``postgresql://``)."""
+    engine = create_engine(_with_driver(url, _SYNC_DRIVERS))
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_connect)
+    return engine
+
+
+def make_async_engine(url: str) -> AsyncEngine:
+    """Return an async engine for ``url`` (psycopg 3 async, or aiosqlite)."""
+    engine = create_async_engine(_with_driver(url, _ASYNC_DRIVERS))
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_connect)
+    return engine
+
+
+def build_data_manager(url: str) -> DataManager:
+    """Return the sync DataManager of the notes domain (Flask, Django, scripts)."""
+    dm = DataManager()
+    dm.register_resources(db=ConnectionResource(make_engine(url)))
+    dm.register_context_middleware(TransactionMiddleware("db"))
+    dm.register_services(users=Users(), notes=Notes())
+    return dm
+
+
+def build_async_data_manager(url: str) -> DataManager:
+    """Return the async DataManager of the notes domain (Starlette); use ``async with``."""
+    dm = DataManager()
+    dm.register_resources(db=AsyncConnectionResource(make_async_engine(url)))
+    dm.register_context_middleware(AsyncTransactionMiddleware("db"))
+    dm.register_services(users=AsyncUsers(), notes=AsyncNotes())
+    return dm
+
+
+def user_meta(dal: DataAccessLayer, authorization: str | None) -> dict[str, Any]:
+    """Return a request's meta: ``user``, loaded from its token when a service first reads it.
+
+    The lookup runs in the request's context, on its connection and in its
+    transaction; a request that never reads ``meta.user`` never looks it up.
+    """
+    return {"user": lazy(lambda: dal.users.authenticate(authorization))}
+
+
+def async_user_meta(dal: DataAccessLayer, authorization: str | None) -> dict[str, Any]:
+    """Async twin of :func:`user_meta`: services read ``await self._ctx.meta.aget("user")``."""
+
+    def refuse() -> Any:
+        raise RuntimeError('Async services read the user with await self._ctx.meta.aget("user").')
+
+    async def load() -> Any:
+        return await dal.users.authenticate(authorization)
+
+    return {"user": lazy(refuse, load)}
+
+
+def prepare_database(url: str) -> None:
+    """Create the tables that do not exist yet."""
+    engine = make_engine(url)
+    try:
+        create_schema(engine)
+    finally:
+        engine.dispose()
+
+
+def issue_token(url: str, name: str) -> str:
+    """Return a new API token for user ``name`` (created if needed), outside any request."""
+    dm = build_data_manager(url)
+    try:
+        with dm.dal() as dal:
+            token: str = dal.users.issue_token(name)
+    finally:
+        dm.get_resource("db").engine.dispose()  # type: ignore[union-attr]
+    return token
