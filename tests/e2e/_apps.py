@@ -1,0 +1,127 @@
+"""Start the example apps under their real servers (through ``python -m example_apps``)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import httpx
+import pytest
+from sqlalchemy import Engine, text
+
+from example_apps.notes.wiring import make_engine
+
+ROOT = Path(__file__).resolve().parents[2]
+POSTGRES_URL_ENV = "POLYDATUM_TEST_POSTGRES_URL"
+REQUIRE_POSTGRES_ENV = "POLYDATUM_REQUIRE_POSTGRES"
+
+#: Each app as the runner starts it: (name, runner arguments).
+APPS = {
+    "flask": ["--framework", "flask"],
+    "django": ["--framework", "django"],
+    "django-asgi": ["--framework", "django", "--asgi"],
+    "starlette": ["--framework", "starlette"],
+}
+
+
+def postgres_url() -> str:
+    """Return the PostgreSQL server's URL; skip without it (fail when it is required)."""
+    url = os.environ.get(POSTGRES_URL_ENV)
+    if not url:
+        if os.environ.get(REQUIRE_POSTGRES_ENV) == "1":
+            pytest.fail(f"{REQUIRE_POSTGRES_ENV}=1 but {POSTGRES_URL_ENV} is not set.")
+        pytest.skip(f"{POSTGRES_URL_ENV} is not set")
+    return url
+
+
+def fresh_postgres_schema(schema: str, application_name: str) -> str:
+    """Recreate ``schema`` and return a URL whose connections use it (and are named)."""
+    base = postgres_url()
+    engine = make_engine(base)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    finally:
+        engine.dispose()
+    sep = "&" if "?" in base else "?"
+    # search_path keeps the tables away from everything else in that database.
+    return f"{base}{sep}options=-csearch_path%3D{schema}&application_name={application_name}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    """A running app: its base URL, its database URL and its log."""
+
+    url: str
+    database_url: str
+    process: subprocess.Popen[bytes]
+    log_file: IO[bytes]
+
+    def log(self) -> str:
+        self.log_file.seek(0)
+        return self.log_file.read().decode(errors="replace")
+
+    def stop(self) -> None:
+        """Stop the server gracefully (its workers exit and run their exit hooks)."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@contextmanager
+def serve(app: str, database_url: str, *, workers: int = 1) -> Iterator[Server]:
+    """Run ``app`` under its server with the test hooks on; stop it afterwards."""
+    port = free_port()
+    command = [sys.executable, "-m", "example_apps", *APPS[app], "--port", str(port)]
+    command += ["--database-url", database_url, "--workers", str(workers)]
+    env = {**os.environ, "NOTES_TEST_HOOKS": "1"}
+    # A file, not a pipe: a chatty server never blocks on a full pipe.
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
+        server = Server(f"http://127.0.0.1:{port}", database_url, process, log)
+        try:
+            _wait_until_up(server)
+            yield server
+        finally:
+            if process.poll() is None:
+                server.stop()
+
+
+def _wait_until_up(server: Server) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"the server exited:\n{server.log()}")
+        try:
+            httpx.get(f"{server.url}/notes", timeout=2)
+            return  # any answer (401) means it serves
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not answer in time:\n{server.log()}") from None
+        time.sleep(0.05)  # polling interval, not synchronisation
+
+
+def note_rows(engine: Engine) -> list[tuple[object, ...]]:
+    """Every row of the notes table, for before/after comparisons."""
+    with engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(text("SELECT * FROM notes ORDER BY id"))]
