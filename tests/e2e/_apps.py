@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -30,6 +31,16 @@ APPS = {
     "django": ["--framework", "django"],
     "django-asgi": ["--framework", "django", "--asgi"],
     "starlette": ["--framework", "starlette"],
+}
+
+
+# uvicorn re-raises SIGTERM once it has shut down gracefully, which ends the
+# process before its exit hooks run; SIGINT (Ctrl-C) is as graceful and lets them run.
+STOP_SIGNALS = {
+    "flask": signal.SIGTERM,
+    "django": signal.SIGTERM,
+    "django-asgi": signal.SIGINT,
+    "starlette": signal.SIGINT,
 }
 
 
@@ -67,10 +78,10 @@ def free_port() -> int:
 
 @dataclass
 class Server:
-    """A running app: its base URL, its database URL and its log."""
+    """A running app: its base URL, how to stop it, and its log."""
 
     url: str
-    database_url: str
+    stop_signal: int
     process: subprocess.Popen[bytes]
     log_file: IO[bytes]
 
@@ -80,7 +91,7 @@ class Server:
 
     def stop(self) -> None:
         """Stop the server gracefully (its workers exit and run their exit hooks)."""
-        self.process.terminate()
+        self.process.send_signal(self.stop_signal)
         try:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -98,7 +109,7 @@ def serve(app: str, database_url: str, *, workers: int = 1) -> Iterator[Server]:
     # A file, not a pipe: a chatty server never blocks on a full pipe.
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
-        server = Server(f"http://127.0.0.1:{port}", database_url, process, log)
+        server = Server(f"http://127.0.0.1:{port}", STOP_SIGNALS[app], process, log)
         try:
             _wait_until_up(server)
             yield server
