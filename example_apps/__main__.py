@@ -69,12 +69,12 @@ def server_command(args: argparse.Namespace) -> list[str]:
         workers = args.workers or 2
         bind = f"{args.host}:{args.port}"
         command += ["--bind", bind, "--workers", str(workers), "--threads", "4"]
-        return command + _no_control_socket()
+        return command + no_control_socket_option()
     workers = args.workers or 1
     return [*command, "--host", args.host, "--port", str(args.port), "--workers", str(workers)]
 
 
-def _no_control_socket() -> list[str]:
+def no_control_socket_option() -> list[str]:
     # gunicorn 25+ opens a control socket at one path per user, which several
     # servers on one machine would fight over; the apps do not use it.
     from gunicorn.config import KNOWN_SETTINGS

@@ -14,16 +14,15 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
 
 INSTALLED_APPS = ["django_datum"]  # its system checks run at start-up
 MIDDLEWARE = [
-    # Above DatumMiddleware: its process_exception runs after DatumMiddleware's,
-    # which has recorded the error for the context (rollback) by then.
-    "example_apps.django_app.errors.ServiceErrorMiddleware",
-    "django_datum.middleware.DatumMiddleware",
+    "example_apps.django_app.middleware.ServiceErrorMiddleware",  # errors in JSON
+    "django_datum.middleware.DatumMiddleware",  # one data context per request
+    "example_apps.django_app.middleware.SyncRequestMiddleware",  # ASGI: commit off the loop
 ]
 # No CSRF middleware: clients authenticate with a Bearer token, never a cookie.
 
 DATUM = {
     "DATA_MANAGER": "example_apps.config.data_manager",  # called once, at start-up
-    "META": "example_apps.django_app.errors.request_meta",
+    "META": "example_apps.django_app.middleware.request_meta",
     "MAP_SERVICE_ERRORS": False,  # ServiceErrorMiddleware answers them in JSON
 }
 
