@@ -9,7 +9,10 @@ in the view). Both use the same statements, validation and engine settings.
 The load generator is a small keep-alive HTTP/1.1 client on asyncio (cheap
 per request, so it leaves the server most of the CPU), ``CONNECTIONS`` at
 once, a bounded number of requests per run. Variants alternate within each
-round; the table gives medians over the rounds.
+round; the table gives medians over the rounds. Next to throughput it gives
+the server processes' CPU time per request (from ``/proc``), which other load
+on the machine disturbs less than throughput; ``BENCH_CONNECTIONS`` sets the
+number of connections (default 8).
 
 Run: ``.venv/bin/python bench/bench_examples.py [name filter]`` (PostgreSQL from
 ``$POLYDATUM_TEST_POSTGRES_URL``, default ``postgresql://root@127.0.0.1:5432/test``).
@@ -43,30 +46,30 @@ from example_apps.notes.wiring import make_engine  # noqa: E402
 
 SCHEMA = "polydatum_examples_bench"
 ROUNDS = 7
-WARMUP = 200
-CONNECTIONS = 8
+WARMUP = 100
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "8"))
 
 # server -> (how to serve, polydatum target, hand-written target, requests per run);
 # uvicorn targets are factories. Django's ASGI handler is slower: fewer requests.
 SERVERS = {
-    "flask / gunicorn": ("gunicorn", "example_apps.flask_app:create_app()", "flask_app()", 600),
+    "flask / gunicorn": ("gunicorn", "example_apps.flask_app:create_app()", "flask_app()", 500),
     "django / gunicorn": (
         "gunicorn",
         "example_apps.django_app.wsgi:application",
         "django_wsgi()",
-        600,
+        500,
     ),
     "django / uvicorn": (
         "uvicorn",
         "example_apps.django_app.asgi:application",
         "django_asgi",
-        240,
+        200,
     ),
     "starlette / uvicorn": (
         "uvicorn",
         "example_apps.starlette_app:create_app",
         "starlette_app",
-        480,
+        400,
     ),
 }
 
@@ -87,8 +90,28 @@ def _command(server: str, target: str, port: int) -> list[str]:
     return [sys.executable, "-m", "uvicorn", *factory, target, *options, "--log-level", "warning"]
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of process ``pid`` and its living descendants (Linux)."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        proc = Path(f"/proc/{current}")
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / _TICKS
+            for task in (proc / "task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
 @contextmanager
-def _serve(server: str, target: str, database_url: str) -> Iterator[int]:
+def _serve(server: str, target: str, database_url: str) -> Iterator[subprocess.Popen[bytes]]:
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": database_url}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(HERE)])
@@ -107,7 +130,8 @@ def _serve(server: str, target: str, database_url: str) -> Iterator[int]:
                     break
                 except OSError:
                     time.sleep(0.05)  # polling interval
-            yield port
+            process.port = port  # type: ignore[attr-defined]
+            yield process
         finally:
             process.send_signal(signal.SIGINT if server == "uvicorn" else signal.SIGTERM)
             process.wait(timeout=30)
@@ -142,19 +166,27 @@ async def _client(port: int, request: bytes, count: int, latencies: list[int]) -
         writer.close()
 
 
-def _load(port: int, request: bytes, total: int) -> tuple[float, float]:
-    """Send ``total`` requests over ``CONNECTIONS`` connections; return (req/s, p99 ms)."""
+def _load(server: Any, request: bytes, total: int) -> tuple[float, float, float]:
+    """Send ``total`` requests over ``CONNECTIONS`` connections.
+
+    Returns requests per second, the p99 latency in ms and the server's CPU
+    time per request in us (less sensitive than throughput to other load on
+    the machine).
+    """
+    port = server.port
     latencies: list[int] = []
 
     async def run() -> None:
         each = total // CONNECTIONS
         await asyncio.gather(*(_client(port, request, each, latencies) for _ in range(CONNECTIONS)))
 
+    cpu = _cpu_seconds(server.pid)
     start = time.perf_counter_ns()
     asyncio.run(run())
     elapsed = time.perf_counter_ns() - start
+    cpu = _cpu_seconds(server.pid) - cpu
     p99 = statistics.quantiles(latencies, n=100)[98] / 1e6
-    return len(latencies) / (elapsed / 1e9), p99
+    return len(latencies) / (elapsed / 1e9), p99, cpu / len(latencies) * 1e6
 
 
 def _database() -> tuple[str, str, int]:
@@ -191,38 +223,43 @@ def main(only: str = "") -> list[dict[str, Any]]:
     request = (
         f"GET /notes/{note_id} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n"
     ).encode()
-    results: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
     with ExitStack() as stack:
-        ports = {}
+        servers_up = {}
         for name, (server, ours, theirs, _) in servers.items():
-            ports[name, "polydatum"] = stack.enter_context(_serve(server, ours, url))
-            ports[name, "by hand"] = stack.enter_context(
+            servers_up[name, "polydatum"] = stack.enter_context(_serve(server, ours, url))
+            servers_up[name, "by hand"] = stack.enter_context(
                 _serve(server, f"handmade_notes:{theirs}", url)
             )
-        for port in ports.values():
-            _load(port, request, WARMUP)
+        for up in servers_up.values():
+            _load(up, request, WARMUP)
         for round_ in range(ROUNDS):
             for name, (*_, requests) in servers.items():
                 # Alternate which variant goes first, so drift hits both alike.
                 order = ["polydatum", "by hand"] if round_ % 2 else ["by hand", "polydatum"]
                 for variant in order:
                     results.setdefault((name, variant), []).append(
-                        _load(ports[name, variant], request, requests)
+                        _load(servers_up[name, variant], request, requests)
                     )
     rows = []
     for name in servers:
         ours = results[name, "polydatum"]
         theirs = results[name, "by hand"]
-        rps_ours = statistics.median(r for r, _ in ours)
-        rps_theirs = statistics.median(r for r, _ in theirs)
+        rps_ours = statistics.median(r[0] for r in ours)
+        rps_theirs = statistics.median(r[0] for r in theirs)
+        cpu_ours = statistics.median(r[2] for r in ours)
+        cpu_theirs = statistics.median(r[2] for r in theirs)
         rows.append(
             {
                 "server": name,
                 "by hand req/s": round(rps_theirs),
                 "polydatum req/s": round(rps_ours),
                 "ratio": rps_ours / rps_theirs,
-                "by hand p99 ms": statistics.median(p for _, p in theirs),
-                "polydatum p99 ms": statistics.median(p for _, p in ours),
+                "by hand p99 ms": statistics.median(r[1] for r in theirs),
+                "polydatum p99 ms": statistics.median(r[1] for r in ours),
+                "by hand CPU us/req": round(cpu_theirs),
+                "polydatum CPU us/req": round(cpu_ours),
+                "CPU ratio": cpu_theirs / cpu_ours,
             }
         )
     return rows
