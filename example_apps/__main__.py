@@ -77,7 +77,7 @@ def server_command(args: argparse.Namespace) -> list[str]:
 def no_control_socket_option() -> list[str]:
     # gunicorn 25+ opens a control socket at one path per user, which several
     # servers on one machine would fight over; the apps do not use it.
-    from gunicorn.config import KNOWN_SETTINGS
+    from gunicorn.config import KNOWN_SETTINGS  # type: ignore[import-untyped]
 
     known = any(setting.name == "control_socket_disable" for setting in KNOWN_SETTINGS)
     return ["--no-control-socket"] if known else []

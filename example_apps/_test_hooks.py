@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import atexit
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Generator
 from typing import Any
 
 from polydatum import DataAccessContext, DataManager
@@ -56,7 +56,7 @@ def install(dm: DataManager) -> None:
     if isinstance(resource, AsyncConnectionResource):
         engine: Any = resource.engine
 
-        async def adb(ctx: DataAccessContext) -> AsyncIterator[Any]:
+        async def adb(ctx: DataAccessContext) -> AsyncGenerator[Any, None]:
             async with engine.connect() as connection:
                 yield _AsyncFailingCommit(connection) if _asked(ctx) else connection
 
@@ -64,7 +64,7 @@ def install(dm: DataManager) -> None:
     elif isinstance(resource, ConnectionResource):
         engine = resource.engine
 
-        def db(ctx: DataAccessContext) -> Iterator[Any]:
+        def db(ctx: DataAccessContext) -> Generator[Any, None, None]:
             with engine.connect() as connection:
                 yield _FailingCommit(connection) if _asked(ctx) else connection
 

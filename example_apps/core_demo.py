@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,9 @@ class Notes(Service):
 
     def create(self, text: str) -> int:
         owner = self._ctx.meta.require("user")
-        cur = self._ctx.db.execute("INSERT INTO notes (owner, text) VALUES (?, ?)", (owner, text))
+        cur: sqlite3.Cursor = self._ctx.db.execute(
+            "INSERT INTO notes (owner, text) VALUES (?, ?)", (owner, text)
+        )
         assert cur.lastrowid is not None
         return cur.lastrowid
 
@@ -48,7 +50,7 @@ class Notes(Service):
 def build(path: Path) -> DataManager:
     """Wire a DataManager: a lazily opened SQLite connection and one transaction per context."""
 
-    def db(ctx: DataAccessContext) -> Iterator[sqlite3.Connection]:
+    def db(ctx: DataAccessContext) -> Generator[sqlite3.Connection, None, None]:
         conn = sqlite3.connect(path)  # opens a transaction before the first write
         conn.row_factory = sqlite3.Row
         try:
@@ -56,7 +58,7 @@ def build(path: Path) -> DataManager:
         finally:
             conn.close()
 
-    def transaction(ctx: DataAccessContext) -> Iterator[None]:
+    def transaction(ctx: DataAccessContext) -> Generator[None, None, None]:
         try:
             yield
         except BaseException:

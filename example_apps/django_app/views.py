@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_http_methods
+from django_datum import get_dal
 
 from example_apps.notes import body_too_large
 
@@ -23,18 +24,20 @@ def _body(request: HttpRequest) -> bytes:
 @require_http_methods(["GET", "POST"])
 def notes(request: HttpRequest) -> HttpResponse:
     """``GET /notes`` (``?after=&limit=``) and ``POST /notes``."""
+    dal = get_dal(request)  # request.dal, typed
     if request.method == "POST":
-        return JsonResponse(request.dal.notes.create(_body(request)), status=201)
+        return JsonResponse(dal.notes.create(_body(request)), status=201)
     query = request.GET
-    return JsonResponse(request.dal.notes.list(query.get("after"), query.get("limit")))
+    return JsonResponse(dal.notes.list(query.get("after"), query.get("limit")))
 
 
 @require_http_methods(["GET", "PUT", "DELETE"])
 def note(request: HttpRequest, note_id: str) -> HttpResponse:
     """``GET``, ``PUT`` and ``DELETE /notes/{id}``."""
+    dal = get_dal(request)
     if request.method == "PUT":
-        return JsonResponse(request.dal.notes.update(note_id, _body(request)))
+        return JsonResponse(dal.notes.update(note_id, _body(request)))
     if request.method == "DELETE":
-        request.dal.notes.delete(note_id)
+        dal.notes.delete(note_id)
         return HttpResponse(status=204)
-    return JsonResponse(request.dal.notes.read(note_id))
+    return JsonResponse(dal.notes.read(note_id))

@@ -36,7 +36,7 @@ class AsyncUsers(Service):
         row = (await db.execute(sql.user_by_token(token))).first()
         if row is None:
             raise Unauthorized("Unknown token: ask for a new one (python -m example_apps token).")
-        return User(*row)
+        return User._make(row)
 
 
 class AsyncNotes(Service):

@@ -53,14 +53,15 @@ class Users(Service):
         row = db.execute(sql.user_by_token(token)).first()
         if row is None:
             raise Unauthorized("Unknown token: ask for a new one (python -m example_apps token).")
-        return User(*row)
+        return User._make(row)
 
     def issue_token(self, name: str) -> str:
         """Return a new token for user ``name``, creating the user if needed."""
         db: Connection = self._ctx.db
-        user_id = db.execute(sql.find_user(name)).scalar_one_or_none()
+        user_id: int | None = db.execute(sql.find_user(name)).scalar_one_or_none()
         if user_id is None:
             user_id = db.execute(sql.insert_user(name)).scalar_one()
+        assert user_id is not None
         token = new_token()
         db.execute(sql.insert_token(user_id, token))
         return token

@@ -8,10 +8,9 @@ owner: another user's note is simply not found.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from sqlalchemy import Delete, Insert, Select, Update, delete, insert, select, update
+from sqlalchemy import Executable, RowMapping, delete, insert, select, update
 
 from .schema import api_tokens, notes, users
 from .validation import NoteInput, Page
@@ -46,7 +45,7 @@ def token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def user_by_token(token: str) -> Select[tuple[int, str]]:
+def user_by_token(token: str) -> Executable:
     """Select the user owning ``token``."""
     return (
         select(users.c.id, users.c.name)
@@ -55,33 +54,33 @@ def user_by_token(token: str) -> Select[tuple[int, str]]:
     )
 
 
-def find_user(name: str) -> Select[tuple[int]]:
+def find_user(name: str) -> Executable:
     """Select the id of the user called ``name``."""
     return select(users.c.id).where(users.c.name == name)
 
 
-def insert_user(name: str) -> Insert:
+def insert_user(name: str) -> Executable:
     """Insert a user called ``name``, returning its id."""
     return insert(users).values(name=name).returning(users.c.id)
 
 
-def insert_token(user_id: int, token: str) -> Insert:
+def insert_token(user_id: int, token: str) -> Executable:
     """Store (the hash of) a new token of user ``user_id``."""
     return insert(api_tokens).values(token_sha256=token_sha256(token), user_id=user_id)
 
 
-def create_note(owner: User, note: NoteInput) -> Insert:
+def create_note(owner: User, note: NoteInput) -> Executable:
     """Insert a note of ``owner``, returning it."""
     values = {"owner_id": owner.id, "title": note.title, "body": note.body}
     return insert(notes).values(values).returning(*_NOTE)
 
 
-def select_note(owner: User, note_id: int) -> Select[tuple[int, str, str]]:
+def select_note(owner: User, note_id: int) -> Executable:
     """Select note ``note_id`` if ``owner`` owns it."""
     return select(*_NOTE).where(notes.c.id == note_id, notes.c.owner_id == owner.id)
 
 
-def list_notes(owner: User, page: Page) -> Select[tuple[int, str, str]]:
+def list_notes(owner: User, page: Page) -> Executable:
     """Select a page of ``owner``'s notes, oldest first (keyset paging on the id)."""
     return (
         select(*_NOTE)
@@ -91,7 +90,7 @@ def list_notes(owner: User, page: Page) -> Select[tuple[int, str, str]]:
     )
 
 
-def update_note(owner: User, note_id: int, note: NoteInput) -> Update:
+def update_note(owner: User, note_id: int, note: NoteInput) -> Executable:
     """Replace note ``note_id``'s fields if ``owner`` owns it, returning it."""
     return (
         update(notes)
@@ -101,7 +100,7 @@ def update_note(owner: User, note_id: int, note: NoteInput) -> Update:
     )
 
 
-def delete_note(owner: User, note_id: int) -> Delete:
+def delete_note(owner: User, note_id: int) -> Executable:
     """Delete note ``note_id`` if ``owner`` owns it, returning its id."""
     return (
         delete(notes)
@@ -110,6 +109,6 @@ def delete_note(owner: User, note_id: int) -> Delete:
     )
 
 
-def note_json(row: Mapping[str, Any]) -> dict[str, Any]:
+def note_json(row: RowMapping) -> dict[str, Any]:
     """Return the JSON form of a note row: ``{"id", "title", "body"}``."""
     return {"id": row["id"], "title": row["title"], "body": row["body"]}
