@@ -220,6 +220,20 @@ def main(only: str = "") -> list[dict[str, Any]]:
     """Measure every server (whose name contains ``only``) with both variants; one row each."""
     servers = {name: spec for name, spec in SERVERS.items() if only in name}
     url, token, note_id = _database()
+    try:
+        return _measure(servers, url, token, note_id)
+    finally:
+        engine = make_engine(url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(f"DROP SCHEMA {SCHEMA} CASCADE"))
+        finally:
+            engine.dispose()
+
+
+def _measure(
+    servers: dict[str, tuple[str, str, str, int]], url: str, token: str, note_id: int
+) -> list[dict[str, Any]]:
     request = (
         f"GET /notes/{note_id} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n"
     ).encode()

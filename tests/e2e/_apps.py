@@ -54,19 +54,32 @@ def postgres_url() -> str:
     return url
 
 
-def fresh_postgres_schema(schema: str, application_name: str) -> str:
-    """Recreate ``schema`` and return a URL whose connections use it (and are named)."""
+@contextmanager
+def postgres_schema(prefix: str) -> Iterator[tuple[str, str]]:
+    """Create a schema of its own for this run; yield (URL using it, its name); drop it after.
+
+    The URL's connections use the schema (``search_path``), which keeps the
+    tables away from everything else in that database, and carry its name
+    as their ``application_name``, to find them in ``pg_stat_activity``.
+    """
     base = postgres_url()
-    engine = make_engine(base)
+    name = f"{prefix}_{os.getpid()}"
+    _admin(base, f'DROP SCHEMA IF EXISTS "{name}" CASCADE', f'CREATE SCHEMA "{name}"')
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{name}&application_name={name}", name
+    finally:
+        _admin(base, f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+def _admin(url: str, *statements: str) -> None:
+    engine = make_engine(url)
     try:
         with engine.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            for statement in statements:
+                conn.execute(text(statement))
     finally:
         engine.dispose()
-    sep = "&" if "?" in base else "?"
-    # search_path keeps the tables away from everything else in that database.
-    return f"{base}{sep}options=-csearch_path%3D{schema}&application_name={application_name}"
 
 
 def free_port() -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ from example_apps._test_hooks import FAIL_COMMIT_HEADER
 from example_apps.notes import MAX_BODY_BYTES, issue_token
 from example_apps.notes.wiring import make_engine
 
-from ._apps import APPS, fresh_postgres_schema, note_rows, serve
+from ._apps import APPS, note_rows, postgres_schema, serve
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -49,12 +50,13 @@ class Api:
 def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """One app under its server on one database, with tokens for ann and bob."""
     app, backend = request.param
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp(app) / 'notes.sqlite3'}"
-    else:
-        schema = f"polydatum_examples_e2e_{app.replace('-', '_')}"
-        url = fresh_postgres_schema(schema, schema)
-    with serve(app, url) as server:
+    with ExitStack() as stack:
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp(app) / 'notes.sqlite3'}"
+        else:
+            prefix = f"polydatum_examples_e2e_{app.replace('-', '_')}"
+            url, _ = stack.enter_context(postgres_schema(prefix))
+        server = stack.enter_context(serve(app, url))
         tokens = {name: issue_token(url, name) for name in ("ann", "bob")}
         engine = make_engine(url)
         clients = {

@@ -23,7 +23,7 @@ from example_apps._test_hooks import POOL_REPORT
 from example_apps.notes import issue_token
 from example_apps.notes.wiring import make_engine
 
-from ._apps import APPS, fresh_postgres_schema, postgres_url, serve
+from ._apps import APPS, postgres_schema, postgres_url, serve
 
 CLIENTS = 50
 ROUNDS = 10  # each client: ROUNDS x (create, read, update, read) = 40 requests
@@ -78,10 +78,8 @@ def _listed(base_url: str, token: str) -> list[tuple[int, str]]:
 @pytest.mark.parametrize("app", list(APPS))
 def test_load_loses_nothing_and_returns_every_connection(app: str) -> None:
     """2000 requests from 50 clients: no error, each note listed once, no connection kept."""
-    postgres_url()  # skip, or fail when PostgreSQL is required, before any work
-    name = f"polydatum_examples_load_{app.replace('-', '_')}"
-    url = fresh_postgres_schema(name, name)
-    with serve(app, url, workers=WORKERS[app]) as server:
+    prefix = f"polydatum_examples_load_{app.replace('-', '_')}"
+    with postgres_schema(prefix) as (url, name), serve(app, url, workers=WORKERS[app]) as server:
         tokens = [issue_token(url, f"user{n}") for n in range(USERS)]
         by_user = asyncio.run(_run_load(server.url, tokens))
         for user, made in by_user.items():

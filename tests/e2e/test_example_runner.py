@@ -1,0 +1,47 @@
+"""The runner, ``python -m example_apps``: its token command and its argument checks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import text
+
+from example_apps.notes.statements import token_sha256
+from example_apps.notes.wiring import make_engine
+
+from ._apps import ROOT
+
+
+def _runner(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "example_apps", *args]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def test_token_command_prints_a_stored_token_for_the_user(tmp_path: Path) -> None:
+    """``token --user NAME`` creates the tables and the user and prints a token stored for them."""
+    url = f"sqlite:///{tmp_path / 'notes.sqlite3'}"
+    result = _runner("token", "--database-url", url, "--user", "cleo")
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip()
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            owner = conn.execute(
+                text(
+                    "SELECT users.name FROM api_tokens JOIN users ON users.id = user_id"
+                    " WHERE token_sha256 = :digest"
+                ),
+                {"digest": token_sha256(token)},
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    assert owner == "cleo"
+
+
+def test_asgi_is_refused_for_flask() -> None:
+    """``--asgi`` with another framework than Django fails at once, saying what it is for."""
+    result = _runner("--framework", "flask", "--asgi")
+    assert result.returncode == 2
+    assert "--asgi is for --framework django" in result.stderr
