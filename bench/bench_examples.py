@@ -114,6 +114,9 @@ def _cpu_seconds(pid: int) -> float:
 def _serve(server: str, target: str, database_url: str) -> Iterator[subprocess.Popen[bytes]]:
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": database_url}
+    env["DJANGO_SETTINGS_MODULE"] = (
+        "example_apps.django_app.settings"  # the handmade app ignores it
+    )
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(HERE)])
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(

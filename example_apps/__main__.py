@@ -19,6 +19,7 @@ from .config import DATABASE_URL_ENV, database_url
 from .notes import issue_token, prepare_database
 
 DEMO_USER = "demo"
+DJANGO_SETTINGS = "example_apps.django_app.settings"
 ROOT = Path(__file__).resolve().parent.parent
 
 # The server command for each app; {host}, {port} and {workers} are filled in.
@@ -101,6 +102,8 @@ def main(argv: list[str] | None = None) -> None:
     # The server's workers import the app and read the same settings.
     env = {**os.environ, DATABASE_URL_ENV: url}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    if args.framework == "django":  # this project's settings, whatever the shell has
+        env["DJANGO_SETTINGS_MODULE"] = DJANGO_SETTINGS
     os.execve(sys.executable, command, env)
 
 
