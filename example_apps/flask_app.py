@@ -26,31 +26,37 @@ notes = Blueprint("notes", __name__)
 
 @notes.post("/notes")
 def create_note() -> Reply:
+    """``POST /notes``: create a note from the JSON body."""
     return get_dal().notes.create(request.get_data()), 201
 
 
 @notes.get("/notes")
 def list_notes() -> Reply:
+    """``GET /notes?after=&limit=``: a page of the user's notes."""
     return get_dal().notes.list(request.args.get("after"), request.args.get("limit")), 200
 
 
 @notes.get("/notes/<note_id>")
 def read_note(note_id: str) -> Reply:
+    """``GET /notes/{id}``."""
     return get_dal().notes.read(note_id), 200
 
 
 @notes.put("/notes/<note_id>")
 def update_note(note_id: str) -> Reply:
+    """``PUT /notes/{id}``: replace its title and body."""
     return get_dal().notes.update(note_id, request.get_data()), 200
 
 
 @notes.delete("/notes/<note_id>")
 def delete_note(note_id: str) -> Reply:
+    """``DELETE /notes/{id}``."""
     get_dal().notes.delete(note_id)
     return "", 204
 
 
 def service_error(exc: ServiceError) -> Reply:
+    """A service's error (400, 401, 404, 413) in JSON; the context has rolled back."""
     status, body, headers = error_response(exc)
     return body, status, headers
 

@@ -59,6 +59,7 @@ async def note(request: Request) -> Response:
 
 
 async def service_error(request: Request, exc: Exception) -> Response:
+    """A service's error (400, 401, 404, 413) in JSON; the context rolls back."""
     assert isinstance(exc, ServiceError)
     status, body, headers = error_response(exc)
     return JSONResponse(body, status_code=status, headers=headers)
