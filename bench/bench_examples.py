@@ -45,31 +45,31 @@ from example_apps.notes import issue_token, prepare_database  # noqa: E402
 from example_apps.notes.wiring import make_engine  # noqa: E402
 
 SCHEMA = "polydatum_examples_bench"
-ROUNDS = 7
+ROUNDS = 15
 WARMUP = 100
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "8"))
 
 # server -> (how to serve, polydatum target, hand-written target, requests per run);
 # uvicorn targets are factories. Django's ASGI handler is slower: fewer requests.
 SERVERS = {
-    "flask / gunicorn": ("gunicorn", "example_apps.flask_app:create_app()", "flask_app()", 500),
+    "flask / gunicorn": ("gunicorn", "example_apps.flask_app:create_app()", "flask_app()", 250),
     "django / gunicorn": (
         "gunicorn",
         "example_apps.django_app.wsgi:application",
         "django_wsgi()",
-        500,
+        250,
     ),
     "django / uvicorn": (
         "uvicorn",
         "example_apps.django_app.asgi:application",
         "django_asgi",
-        200,
+        100,
     ),
     "starlette / uvicorn": (
         "uvicorn",
         "example_apps.starlette_app:create_app",
         "starlette_app",
-        400,
+        200,
     ),
 }
 
@@ -169,12 +169,12 @@ async def _client(port: int, request: bytes, count: int, latencies: list[int]) -
         writer.close()
 
 
-def _load(server: Any, request: bytes, total: int) -> tuple[float, float, float]:
+def _load(server: Any, request: bytes, total: int) -> tuple[float, list[int], float]:
     """Send ``total`` requests over ``CONNECTIONS`` connections.
 
-    Returns requests per second, the p99 latency in ms and the server's CPU
-    time per request in us (less sensitive than throughput to other load on
-    the machine).
+    Returns requests per second, the latencies (ns) and the server's CPU
+    time in seconds (less sensitive than throughput to other load on the
+    machine).
     """
     port = server.port
     latencies: list[int] = []
@@ -188,8 +188,7 @@ def _load(server: Any, request: bytes, total: int) -> tuple[float, float, float]
     asyncio.run(run())
     elapsed = time.perf_counter_ns() - start
     cpu = _cpu_seconds(server.pid) - cpu
-    p99 = statistics.quantiles(latencies, n=100)[98] / 1e6
-    return len(latencies) / (elapsed / 1e9), p99, cpu / len(latencies) * 1e6
+    return len(latencies) / (elapsed / 1e9), latencies, cpu
 
 
 def _database() -> tuple[str, str, int]:
@@ -240,7 +239,7 @@ def _measure(
     request = (
         f"GET /notes/{note_id} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n"
     ).encode()
-    results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+    results: dict[tuple[str, str], list[tuple[float, list[int], float]]] = {}
     with ExitStack() as stack:
         servers_up = {}
         for name, (server, ours, theirs, _) in servers.items():
@@ -264,22 +263,32 @@ def _measure(
         theirs = results[name, "by hand"]
         rps_ours = statistics.median(r[0] for r in ours)
         rps_theirs = statistics.median(r[0] for r in theirs)
-        cpu_ours = statistics.median(r[2] for r in ours)
-        cpu_theirs = statistics.median(r[2] for r in theirs)
+        cpu_ours = _cpu_per_request(ours)
+        cpu_theirs = _cpu_per_request(theirs)
         rows.append(
             {
                 "server": name,
                 "by hand req/s": round(rps_theirs),
                 "polydatum req/s": round(rps_ours),
                 "ratio": rps_ours / rps_theirs,
-                "by hand p99 ms": statistics.median(r[1] for r in theirs),
-                "polydatum p99 ms": statistics.median(r[1] for r in ours),
+                "by hand p99 ms": _p99(theirs),
+                "polydatum p99 ms": _p99(ours),
                 "by hand CPU us/req": round(cpu_theirs),
                 "polydatum CPU us/req": round(cpu_ours),
                 "CPU ratio": cpu_theirs / cpu_ours,
             }
         )
     return rows
+
+
+def _cpu_per_request(runs: list[tuple[float, list[int], float]]) -> float:
+    # Summed over the runs: /proc counts CPU time in 10 ms ticks.
+    return sum(run[2] for run in runs) / sum(len(run[1]) for run in runs) * 1e6
+
+
+def _p99(runs: list[tuple[float, list[int], float]]) -> float:
+    latencies = [latency for run in runs for latency in run[1]]
+    return statistics.quantiles(latencies, n=100)[98] / 1e6
 
 
 def _print(rows: list[dict[str, Any]]) -> None:
@@ -291,7 +300,8 @@ def _print(rows: list[dict[str, Any]]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
     print(
         f"\nGET /notes/{{id}} on PostgreSQL, {CONNECTIONS} keep-alive connections, "
-        f"median of {ROUNDS} runs; one server process each (gunicorn: 4 threads)."
+        f"medians of {ROUNDS} runs (p99 over all of them); one server process each "
+        "(gunicorn: 4 threads)."
     )
 
 
