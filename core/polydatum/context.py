@@ -25,9 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DataAccessContext", "Meta", "lazy"]
 
-from .meta import _RESERVED, Meta, lazy, new_meta
-from .meta import _init as _init_meta
-from .meta import _new as _new_meta
+from .meta import _RESERVED, Meta, _ContextMeta, lazy, new_meta
 
 logger = logging.getLogger("polydatum")
 
@@ -151,7 +149,6 @@ class DataAccessContext:
     __slots__ = (
         "__dict__",
         "__weakref__",
-        "_async",
         "_middleware_generators",
         "_resource_generators",
         "_state",
@@ -161,30 +158,31 @@ class DataAccessContext:
         "meta",
     )
 
+    #: True for a context opened with ``async with`` (set in its __dict__ then).
+    _async = False
+
     def __init__(self, data_manager: DataManager, meta: Mapping[str, Any] | Meta | None = None):
         """Create a context of ``data_manager``; ``meta`` is read-only data about it."""
         self.data_manager = data_manager
         self.dal: DataAccessLayer = data_manager._dal
-        if type(meta) is Meta:
+        if isinstance(meta, Meta):
             self.meta: Meta = meta
         elif not meta:
-            self.meta = _new_meta(Meta)
+            self.meta = _ContextMeta()
         else:
             # new_meta's common case, inlined: this runs once per request.
             for value in meta.values():
                 if type(value) is lazy:
-                    self.meta = new_meta(meta)  # type: ignore[arg-type]
+                    self.meta = new_meta(meta)
                     break
             else:
                 if _RESERVED.isdisjoint(meta):
-                    self.meta = _new_meta(Meta)
-                    _init_meta(self.meta, **meta)
+                    self.meta = _ContextMeta(**meta)
                 else:
-                    self.meta = new_meta(meta)  # type: ignore[arg-type]
+                    self.meta = new_meta(meta)
         self._resource_generators: dict[str, _Gen] = {}
         self._middleware_generators: list[_Gen] = []
         self._state = _CREATED
-        self._async = False
         self._token: Token[DataAccessContext | None] | None = None
 
     # -- resources ---------------------------------------------------------
@@ -279,7 +277,8 @@ class DataAccessContext:
     def __enter__(self) -> Self:
         if self._state != _CREATED:
             raise RuntimeError("A DataAccessContext may only be used once.")
-        self._state = _SETUP
+        # Active from the start: middleware may set resources up while it sets up.
+        self._state = _ACTIVE
         self._token = self.data_manager._context_var.set(self)
         try:
             generators = self._middleware_generators
@@ -300,7 +299,6 @@ class DataAccessContext:
         except BaseException:
             if not self.__exit__(*sys.exc_info()):
                 raise
-        self._state = _ACTIVE
         return self
 
     def __exit__(

@@ -149,6 +149,13 @@ class Meta(SimpleNamespace):
         return f"<{self.__class__.__name__} {self}>"
 
 
+class _ContextMeta(Meta):
+    """The Meta contexts build: SimpleNamespace's own (C) __init__, keyword values only."""
+
+    __slots__ = ()
+    __init__ = SimpleNamespace.__init__
+
+
 _NOT_SET: Any = object()
 _RESERVED = frozenset(name for name in dir(Meta) if not name.startswith("__"))
 _new = SimpleNamespace.__new__
@@ -172,7 +179,7 @@ def new_meta(opts: Mapping[str, Any] | None, lazy_values: dict[str, lazy] | None
     ``lazy_values`` are lazy entries the caller already keeps apart, which
     saves looking for them among ``opts``.
     """
-    meta: Meta = _new(Meta)
+    meta: Meta = _new(_ContextMeta)
     if opts:
         for value in opts.values():
             if type(value) is lazy:
