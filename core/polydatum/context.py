@@ -160,6 +160,9 @@ class DataAccessContext:
 
     #: True for a context opened with ``async with`` (set in its __dict__ then).
     _async = False
+    #: True once an async generator (middleware or resource) is set up: only then
+    #: must closing await; until then ``__aexit__`` closes the sync way.
+    _awaits = False
 
     def __init__(self, data_manager: DataManager, meta: Mapping[str, Any] | Meta | None = None):
         """Create a context of ``data_manager``; ``meta`` is read-only data about it."""
@@ -205,6 +208,7 @@ class DataAccessContext:
         if type(gen) is GeneratorType:
             value = next(gen, _MISSING)
         else:
+            self._awaits = True
             value = _MISSING
             async for value in gen:  # type: ignore[union-attr]  # noqa: B007
                 break
@@ -359,7 +363,7 @@ class DataAccessContext:
         raise exc_value
 
     def _begin_exit_slow(self) -> None:
-        if self._async:
+        if self._state >= _ASETUP:
             raise RuntimeError("This context was opened with `async with`; close it the same way.")
         self._begin_exit()
 
@@ -386,6 +390,7 @@ class DataAccessContext:
                 if type(gen) is GeneratorType:
                     value = next(gen, _MISSING)
                 elif type(gen) is AsyncGeneratorType:
+                    self._awaits = True
                     value = _MISSING
                     async for value in gen:  # noqa: B007 - take the first value only
                         break
@@ -417,6 +422,10 @@ class DataAccessContext:
         it closes, the rest of the cleanup runs shielded (with anyio) and the
         cancellation is raised once every step ran.
         """
+        if not self._awaits and self._state >= _ASETUP:
+            # Nothing async was set up: close the sync way, without awaiting.
+            self._state = _ACTIVE
+            return self.__exit__(exc_type, exc_value, traceback)
         self._begin_exit()
         if exc_type is not None and exc_value is None:
             exc_value = exc_type()

@@ -10,7 +10,7 @@ runs with the context active and the scope closes when the body ends.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator, Mapping
 from typing import Any
 
 from .context import DataAccessContext, Meta
@@ -21,6 +21,10 @@ from .meta import lazy, new_meta
 __all__ = ["RequestScope", "status_for"]
 
 logger = logging.getLogger("polydatum")
+
+
+async def _closed() -> None:
+    """What aclose() gives once the scope is closed already."""
 
 
 def status_for(exc: BaseException) -> int | None:
@@ -51,6 +55,7 @@ class RequestScope:
 
         ``lazy_meta`` holds entries already wrapped in :class:`~polydatum.lazy`
         (the user, say): passing them apart saves looking for them in ``meta``.
+        The scope takes both dicts over.
         """
         if lazy_meta:
             meta = new_meta(meta, lazy_meta)  # type: ignore[arg-type]
@@ -67,9 +72,9 @@ class RequestScope:
         """Enter the context (sync)."""
         return self.context.__enter__()
 
-    async def aopen(self) -> DataAccessContext:
-        """Enter the context (async)."""
-        return await self.context.__aenter__()
+    def aopen(self) -> Awaitable[DataAccessContext]:
+        """Enter the context (async): ``await scope.aopen()``."""
+        return self.context.__aenter__()
 
     def record(self, exc: BaseException) -> None:
         """Remember the first exception of the request; it is thrown into the context at close."""
@@ -97,22 +102,19 @@ class RequestScope:
             if err is not error:
                 raise
 
-    async def aclose(self, exc: BaseException | None = None) -> None:
-        """Async twin of :meth:`close`."""
+    def aclose(self, exc: BaseException | None = None) -> Awaitable[Any]:
+        """Async twin of :meth:`close`: ``await scope.aclose()``."""
         if self._closed:
-            return
+            return _closed()
         self._closed = True
         if exc is not None:
             self.record(exc)
         error = self.exception
-        try:
-            if error is None:
-                await self.context.__aexit__(None, None, None)
-            else:
-                await self.context.__aexit__(type(error), error, error.__traceback__)
-        except BaseException as err:
-            if err is not error:
-                raise
+        # __aexit__ lets the exception it was given pass without raising it, and
+        # raises only an error of its own (a failed commit): what aclose promises.
+        if error is None:
+            return self.context.__aexit__(None, None, None)
+        return self.context.__aexit__(type(error), error, error.__traceback__)
 
     def close_quietly(self, exc: BaseException | None = None) -> BaseException | None:
         """Close like :meth:`close`, but log and return an error instead of raising it.

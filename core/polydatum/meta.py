@@ -177,7 +177,7 @@ def new_meta(opts: Mapping[str, Any] | None, lazy_values: dict[str, lazy] | None
     """Build a Meta without going through ``Meta.__init__`` (the per-request path).
 
     ``lazy_values`` are lazy entries the caller already keeps apart, which
-    saves looking for them among ``opts``.
+    saves looking for them among ``opts``; the Meta takes that dict over.
     """
     meta: Meta = _new(_ContextMeta)
     if opts:
@@ -195,5 +195,9 @@ def new_meta(opts: Mapping[str, Any] | None, lazy_values: dict[str, lazy] | None
                 prepare(values)
                 _init(meta, **values)
     if lazy_values:
-        meta.__dict__[_PENDING] = {**meta.__dict__.get(_PENDING, {}), **lazy_values}
+        pending = meta.__dict__.get(_PENDING)
+        if pending is None:
+            meta.__dict__[_PENDING] = lazy_values  # the caller hands the dict over
+        else:
+            pending.update(lazy_values)
     return meta

@@ -209,9 +209,16 @@ class DatumMiddleware:
     ) -> RequestScope:
         """Create the connection's RequestScope (meta: request, lazy user, extras); publish it."""
         values: dict[str, Any] = {"request": conn}
+        lazy_user = None
+        if "user" in scope:
+            values["user"] = scope["user"]  # AuthenticationMiddleware ran before us
+        else:
+            # An authentication middleware inside ours may set it later.
+            lazy_user = {"user": lazy(partial(scope.get, "user"))}
         if extra:
             values.update(extra)
-        lazy_user = None if "user" in values else {"user": lazy(partial(scope.get, "user"))}
+            if lazy_user is not None and "user" in extra:
+                lazy_user = None
         request_scope = RequestScope(self.data_manager, values, lazy_user)
         scope[REQUEST_SCOPE_KEY] = request_scope
         state = scope.get("state")
