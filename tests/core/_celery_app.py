@@ -93,7 +93,7 @@ def build(queue: str, db_url: str, redis_url: str) -> App:
         worker_prefetch_multiplier=1,
     )
 
-    @app.task(name="t.meta", bind=True)
+    @app.task(name="t.meta", shared=False, bind=True)
     def meta(self: DatumTask[Any, Any]) -> dict[str, Any]:
         ctx = dm.get_active_context()
         assert ctx is not None
@@ -101,7 +101,7 @@ def build(queue: str, db_url: str, redis_url: str) -> App:
             key: ctx.meta.get(key) for key in ("task_name", "task_id", "retries", "user_ref")
         } | {"pid": os.getpid()}
 
-    @app.task(name="t.user")
+    @app.task(name="t.user", shared=False)
     def user() -> list[Any] | None:
         ctx = dm.get_active_context()
         assert ctx is not None
@@ -113,6 +113,7 @@ def build(queue: str, db_url: str, redis_url: str) -> App:
 
     @app.task(
         name="t.orphan",
+        shared=False,
         bind=True,
         autoretry_for=(IntegrityError,),
         max_retries=2,
@@ -122,7 +123,7 @@ def build(queue: str, db_url: str, redis_url: str) -> App:
         store.incr(f"{queue}:attempts:{self.request.id}")
         dm.get_dal().children.add_orphan()
 
-    @app.task(name="t.probe")
+    @app.task(name="t.probe", shared=False)
     def touch_probe(fail: bool) -> str:
         ctx = dm.get_active_context()
         assert ctx is not None
@@ -131,7 +132,7 @@ def build(queue: str, db_url: str, redis_url: str) -> App:
             raise LookupError("the body failed")
         return value
 
-    @app.task(name="t.async_user")
+    @app.task(name="t.async_user", shared=False)
     async def async_user() -> str:
         ctx = dm.get_active_context()
         assert ctx is not None

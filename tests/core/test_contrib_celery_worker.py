@@ -113,7 +113,7 @@ def test_failed_commit_fails_the_task_after_its_retries_with_nothing_written(
 ) -> None:
     """A commit failing at the end of the task retries per autoretry_for, then fails; no row."""
     result = send(worker, "t.orphan", "ann")
-    with pytest.raises(Exception, match="(?i)foreign key|integrity"):
+    with pytest.raises(Exception, match=r"(?i)foreign key|integrity"):
         result.get(timeout=TIMEOUT)
     assert result.state == "FAILURE"
     assert int(worker.redis.get(f"{worker.queue}:attempts:{result.id}") or 0) == 3

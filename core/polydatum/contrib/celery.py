@@ -21,7 +21,7 @@ lazily in the worker from a reference carried in a message header) and
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar
 
 from celery import Task
 
@@ -57,7 +57,15 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
-class DatumTask(Task[_P, _R]):
+if TYPE_CHECKING:
+    _GenericTask = Task
+else:
+
+    class _GenericTask(Task, Generic[_P, _R]):
+        """Celery's Task, subscriptable at run time (``Task[P, R]`` needs Celery 5.7+)."""
+
+
+class DatumTask(_GenericTask[_P, _R]):
     """A Celery task whose body runs inside a data context of ``data_manager``.
 
     Configure it once, with class keywords, in a subclass you make the base of
