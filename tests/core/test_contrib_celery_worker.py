@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from celery import chain
 from celery.result import AsyncResult
 
 from tests.core._celery_app import (
@@ -131,6 +132,14 @@ def test_every_resource_is_torn_down_exactly_once(worker: App) -> None:
     ids = {r.id.encode(): b"1" for r in results}
     assert worker.redis.hgetall(f"{worker.queue}:setup") == ids
     assert worker.redis.hgetall(f"{worker.queue}:teardown") == ids
+
+
+def test_chain_link_sent_by_the_worker_carries_the_user(worker: App) -> None:
+    """The second task of a chain, sent by the worker after the first, sees the original user."""
+    tasks = worker.celery.tasks
+    with worker.dm.context({"user": User("dee")}):
+        result = chain(tasks["t.meta"].si(), tasks["t.user"].si()).delay()
+    assert result.get(timeout=TIMEOUT)[0] == "dee"
 
 
 def test_async_body_runs_in_an_async_context(worker: App) -> None:

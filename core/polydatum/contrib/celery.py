@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar
 
-from celery import Task
+from celery import Task, current_task
 
 from polydatum.dal import DataManager
 from polydatum.lifecycle import RequestScope
@@ -33,6 +33,7 @@ from ._celery_user import USER_HEADER, USER_KEY, USER_REF_KEY, UserCodec, UserRe
 
 if TYPE_CHECKING:
     from celery import Celery
+    from celery.app.task import Context
     from celery.result import AsyncResult
 
 __all__ = [
@@ -124,15 +125,12 @@ class DatumTask(_GenericTask[_P, _R]):
             TASK_ID_KEY: request.id,
             RETRIES_KEY: request.retries or 0,
         }
-        headers = request.headers
-        if headers and USER_HEADER in headers:
-            ref = headers[USER_HEADER]
-        elif request.called_directly:
+        if request.called_directly:
             # Called as a plain function inside a context: that context's user.
             outer = self.data_manager.get_active_context() if self.data_manager else None
             ref = self._datum_codec.reference(outer.meta) if outer is not None else None
         else:
-            ref = getattr(request, USER_HEADER, None)
+            ref = _carried_ref(request)
         if ref is not None:
             meta[USER_REF_KEY] = ref
             meta[USER_KEY] = self._datum_codec.lazy_user(ref, self.name, request.id)
@@ -188,12 +186,26 @@ class DatumTask(_GenericTask[_P, _R]):
         Raises:
             TypeError: ``user_ref`` gave a reference that is not JSON data.
         """
-        dm = self.data_manager
-        ctx = dm.get_active_context() if dm is not None else None
-        if ctx is not None:
-            headers = options.get("headers")
-            if not headers or USER_HEADER not in headers:
+        headers = options.get("headers")
+        if not headers or USER_HEADER not in headers:
+            dm = self.data_manager
+            ctx = dm.get_active_context() if dm is not None else None
+            if ctx is not None:
                 ref = self._datum_codec.reference(ctx.meta)
-                if ref is not None:
-                    options["headers"] = {**(headers or {}), USER_HEADER: ref}
+            else:
+                # Chain links and callbacks go out after the running task's context
+                # closed: they carry that task's user.
+                # current_task is a proxy, falsy when no task is running.
+                ref = _carried_ref(current_task.request) if current_task else None
+            if ref is not None:
+                options["headers"] = {**(headers or {}), USER_HEADER: ref}
         return super().apply_async(args, kwargs, *rest, **options)
+
+
+def _carried_ref(request: Context) -> Any:
+    """Return the user reference a task's message carried, or None."""
+    headers = request.headers
+    if headers and USER_HEADER in headers:
+        return headers[USER_HEADER]
+    # A worker also puts every message header on the request itself.
+    return getattr(request, USER_HEADER, None)
