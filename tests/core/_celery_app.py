@@ -120,7 +120,9 @@ def build(queue: str, db_url: str, redis_url: str) -> App:
         retry_kwargs={"countdown": 0},
     )
     def orphan(self: DatumTask[Any, Any]) -> None:
-        store.incr(f"{queue}:attempts:{self.request.id}")
+        ctx = dm.get_active_context()
+        assert ctx is not None
+        store.rpush(f"{queue}:attempts:{self.request.id}", ctx.meta.user_ref or "-")
         dm.get_dal().children.add_orphan()
 
     @app.task(name="t.probe", shared=False)
