@@ -21,6 +21,7 @@ lazily in the worker from a reference carried in a message header) and
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar
 
 from celery import Task, current_task
@@ -28,6 +29,7 @@ from celery import Task, current_task
 from polydatum.dal import DataManager
 from polydatum.lifecycle import RequestScope
 
+from ._celery_commit import OnCommitMiddleware, pending_sends
 from ._celery_run import apply_retry_policy, has_async_body, run_async
 from ._celery_user import USER_HEADER, USER_KEY, USER_REF_KEY, UserCodec, UserReferenceError
 
@@ -44,6 +46,7 @@ __all__ = [
     "USER_KEY",
     "USER_REF_KEY",
     "DatumTask",
+    "OnCommitMiddleware",
     "UserReferenceError",
 ]
 
@@ -200,6 +203,41 @@ class DatumTask(_GenericTask[_P, _R]):
             if ref is not None:
                 options["headers"] = {**(headers or {}), USER_HEADER: ref}
         return super().apply_async(args, kwargs, *rest, **options)
+
+    def delay_on_commit(self, *args: _P.args, **kwargs: _P.kwargs) -> None:
+        """Like ``delay()``, but inside a context the task goes out once the context committed.
+
+        Needs :class:`OnCommitMiddleware` registered; see :meth:`apply_async_on_commit`.
+        """
+        self.apply_async_on_commit(args, kwargs)
+
+    def apply_async_on_commit(
+        self,
+        args: tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
+        """Like ``apply_async()``, but inside a context the task waits for the commit.
+
+        The task is sent when the context ends cleanly, and dropped when it
+        ends with an exception (or its commit fails). Outside a context it is
+        sent at once. Returns None, as the task may not be sent yet.
+
+        Raises:
+            RuntimeError: a context is active but OnCommitMiddleware is not registered.
+        """
+        dm = self.data_manager
+        if dm is None or dm.get_active_context() is None:
+            self.apply_async(args, kwargs, **options)
+            return
+        pending = pending_sends()
+        if pending is None:
+            raise RuntimeError(
+                f"{self.name}.delay_on_commit() needs OnCommitMiddleware; register it before "
+                "the transaction middleware: dm.register_context_middleware(OnCommitMiddleware(),"
+                ' TransactionMiddleware("db")).'
+            )
+        pending.append(partial(self.apply_async, args, kwargs, **options))
 
 
 def _carried_ref(request: Context) -> Any:
