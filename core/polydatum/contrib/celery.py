@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar
 
 from celery import Task, current_task
 
-from polydatum.dal import DataManager
+from polydatum.dal import DataAccessLayer, DataManager
 from polydatum.lifecycle import RequestScope
 
 from ._celery_commit import OnCommitMiddleware, pending_sends
@@ -119,6 +119,14 @@ class DatumTask(_GenericTask[_P, _R]):
                 " and use Celery(..., task_cls=AppTask) or @app.task(base=AppTask)."
             )
         return super().bind(app)
+
+    @property
+    def dal(self) -> DataAccessLayer:
+        """The DAL of the task's DataManager: ``self.dal.notes.count(...)`` in a bound task."""
+        dm = self.data_manager
+        if dm is None:
+            raise TypeError(f"Task {self.name} is a DatumTask without a DataManager.")
+        return dm.get_dal()
 
     def datum_meta(self) -> dict[str, Any]:
         """Return the meta of this run's context (override to add keys; call super)."""
