@@ -11,7 +11,6 @@ import pytest
 import redis
 from sqlalchemy import create_engine, text
 
-from tests.core._celery_app import CHILD, PARENT
 from tests.core._sql_backends import POSTGRES_URL_ENV, schema
 
 #: A redis database of these tests' own; they delete only keys under their queue names.
@@ -44,15 +43,15 @@ def forget_queue(queue: str) -> None:
     client.close()
 
 
-def database(folder: Path) -> Iterator[str]:
-    """Yield a database URL with a fresh parent/child schema (PostgreSQL when configured)."""
+def database(folder: Path, prefix: str = "pd_celery") -> Iterator[str]:
+    """Yield a database URL with fresh ``<prefix>_parent``/``_child`` tables (PostgreSQL if set)."""
     pg = os.environ.get(POSTGRES_URL_ENV)
     if pg:
         url = "postgresql+psycopg://" + pg.split("://", 1)[1]
     else:
         url = f"sqlite+pysqlite:///{folder / 'celery.db'}"
     engine = create_engine(url)
-    create, drop = schema("pd_celery")
+    create, drop = schema(prefix)
     with engine.begin() as conn:
         for statement in [*drop, *create]:
             conn.execute(text(statement))
@@ -63,7 +62,7 @@ def database(folder: Path) -> Iterator[str]:
     engine.dispose()
 
 
-def count_rows(url: str, table: str = CHILD) -> int:
+def count_rows(url: str, table: str) -> int:
     """Count the committed rows of ``table`` on a connection of its own."""
     engine = create_engine(url)
     try:
@@ -73,4 +72,4 @@ def count_rows(url: str, table: str = CHILD) -> int:
         engine.dispose()
 
 
-__all__ = ["CHILD", "PARENT", "count_rows", "database", "forget_queue", "redis_url", "unique_queue"]
+__all__ = ["count_rows", "database", "forget_queue", "redis_url", "unique_queue"]

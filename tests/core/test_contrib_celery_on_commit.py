@@ -15,15 +15,18 @@ from polydatum.errors import MiddlewareSetupException
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import IntegrityError
 
-from tests.core._celery_app import CHILD, PARENT, User
+from tests.core._celery_app import User
 from tests.core._celery_fixtures import database
 from tests.core._sql_backends import enable_sqlite_foreign_keys
+
+PREFIX = "pd_celery_oc"
+PARENT, CHILD = f"{PREFIX}_parent", f"{PREFIX}_child"
 
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
     """An engine on a fresh parent/child schema."""
-    for url in database(tmp_path):
+    for url in database(tmp_path, PREFIX):
         engine = create_engine(url)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", enable_sqlite_foreign_keys)

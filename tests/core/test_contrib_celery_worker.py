@@ -15,6 +15,7 @@ from celery import chain
 from celery.result import AsyncResult
 
 from tests.core._celery_app import (
+    CHILD,
     DB_URL_ENV,
     QUEUE_ENV,
     REDIS_URL_ENV,
@@ -41,7 +42,7 @@ def db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def worker(db_url: str) -> Iterator[App]:
+def worker(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     """A prefork worker with 4 processes on a queue of its own; yields the sending side's app."""
     broker = redis_url()
     queue = unique_queue()
@@ -53,11 +54,16 @@ def worker(db_url: str) -> Iterator[App]:
         *("--hostname", f"{queue}@%h", "--loglevel", "WARNING"),
         *("--without-gossip", "--without-mingle", "--without-heartbeat"),
     ]
-    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    log = tmp_path_factory.mktemp("celery_worker_log") / "worker.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
     sender = build(queue, db_url, broker)
     try:
         # Ready once it ran a task: the get() below waits for that, bounded.
-        sender.celery.tasks["t.meta"].delay().get(timeout=TIMEOUT)
+        try:
+            sender.celery.tasks["t.meta"].delay().get(timeout=TIMEOUT)
+        except Exception as exc:
+            pytest.fail(f"The worker did not run a task ({exc!r}); its log:\n{log.read_text()}")
         yield sender
     finally:
         process.send_signal(signal.SIGTERM)
@@ -119,7 +125,7 @@ def test_failed_commit_fails_the_task_after_its_retries_with_nothing_written(
     assert result.state == "FAILURE"
     # Three attempts (max_retries=2), each on behalf of the user who sent the task.
     assert worker.redis.lrange(f"{worker.queue}:attempts:{result.id}", 0, -1) == [b"ann"] * 3
-    assert count_rows(db_url) == 0
+    assert count_rows(db_url, CHILD) == 0
 
 
 def test_every_resource_is_torn_down_exactly_once(worker: App) -> None:
