@@ -206,3 +206,60 @@ def test_data_manager_keyword_must_be_a_data_manager() -> None:
 
         class Wrong(DatumTask[Any, Any], data_manager=object()):  # type: ignore[arg-type]
             pass
+
+
+def test_failing_close_is_retried_per_autoretry_for(dm: DataManager) -> None:
+    """A closing error matching autoretry_for retries the task, each run in a new context."""
+    attempts: list[int] = []
+
+    def fail_on_close(ctx: DataAccessContext) -> Iterator[None]:
+        yield
+        raise ConnectionError("commit lost")
+
+    dm.register_context_middleware(fail_on_close)
+
+    class RetryTask(DatumTask[Any, Any], data_manager=dm):
+        pass
+
+    app = Celery("retry", task_cls=RetryTask, broker="memory://")
+    app.conf.update(task_always_eager=True, task_eager_propagates=False)
+
+    @app.task(
+        name="r.write",
+        shared=False,
+        autoretry_for=(ConnectionError,),
+        max_retries=2,
+        retry_kwargs={"countdown": 0},
+    )
+    def write() -> None:
+        ctx = dm.get_active_context()
+        assert ctx is not None
+        attempts.append(ctx.meta.retries)
+
+    result = write.delay()
+    assert result.state == "FAILURE"
+    assert attempts == [0, 1, 2]
+
+
+def test_async_loader_is_used_by_aget(dm: DataManager) -> None:
+    """With aload_user, an async body's ``await meta.aget("user")`` loads the user with it."""
+
+    async def aload_user(ref: str) -> User:
+        return User(f"async {ref}")
+
+    class AsyncTask(
+        DatumTask[Any, Any], data_manager=dm, user_ref=lambda u: u.name, aload_user=aload_user
+    ):
+        pass
+
+    app = Celery("async_loader", task_cls=AsyncTask, broker="memory://")
+    app.conf.task_always_eager = True
+
+    @app.task(name="a.user", shared=False)
+    async def user() -> str:
+        ctx = dm.get_active_context()
+        assert ctx is not None
+        return str((await ctx.meta.aget("user")).name)
+
+    with dm.context({"user": User("eve")}):
+        assert user.delay().get() == "async eve"
