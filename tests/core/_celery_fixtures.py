@@ -37,7 +37,7 @@ def unique_queue() -> str:
 def forget_queue(queue: str) -> None:
     """Delete the redis keys of ``queue`` (the queue, its bindings and the probes' counters)."""
     client = redis.Redis.from_url(REDIS_URL)
-    keys = [*client.scan_iter(f"{queue}*"), *client.scan_iter(f"_kombu.binding.{queue}")]
+    keys = [*client.scan_iter(f"{queue}*"), *client.scan_iter(f"_kombu.binding*.{queue}")]
     if keys:
         client.delete(*keys)
     client.close()
