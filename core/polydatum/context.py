@@ -34,9 +34,10 @@ _Gen = Generator[Any, None, None] | AsyncGenerator[Any, None]
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 # Context states
-_CREATED, _EXITING, _EXITED, _SETUP, _ACTIVE, _ASETUP, _AACTIVE = range(7)
-_STATE_NAMES = ("created", "exiting", "exited", "setup", "active", "setup", "active")
-# A context is live (resources may be set up) in every state from _SETUP on.
+# A context is live (resources may be set up) in every state from _ACTIVE on;
+# _AACTIVE: live and something async was set up, so closing must await.
+_CREATED, _EXITING, _EXITED, _ACTIVE, _AACTIVE = range(5)
+_STATE_NAMES = ("created", "exiting", "exited", "active", "active")
 
 
 def _twice(gen: Generator[Any, None, None]) -> RuntimeError:
@@ -103,7 +104,7 @@ class ResourceAttribute:
             return self
         name = self.name
         factory = self.factory
-        if factory is not None and ctx._state >= _SETUP:
+        if factory is not None and ctx._state >= _ACTIVE:
             gen = factory(ctx)
         else:
             gen = ctx._open_resource(name)
@@ -209,6 +210,7 @@ class DataAccessContext:
             value = next(gen, _MISSING)
         else:
             self._awaits = True
+            self._state = _AACTIVE
             value = _MISSING
             async for value in gen:  # type: ignore[union-attr]  # noqa: B007
                 break
@@ -220,7 +222,7 @@ class DataAccessContext:
 
     def _open_resource(self, name: str) -> _Gen:
         state = self._state
-        if state < _SETUP:
+        if state < _ACTIVE:
             if state == _EXITING:
                 raise ResourceException(
                     f"Resource {name!r} was not set up during the context; resources can "
@@ -264,12 +266,12 @@ class DataAccessContext:
 
     def _detach(self) -> None:
         """Stop being the active context without closing (e.g. while a body streams)."""
-        if self._state >= _SETUP and self._token is not None:
+        if self._state >= _ACTIVE and self._token is not None:
             token, self._token = self._token, None
             self._deactivate(token)
 
     def _begin_exit(self) -> None:
-        if self._state < _SETUP:
+        if self._state < _ACTIVE:
             raise RuntimeError("A DataAccessContext must be active to exit it.")
         self._state = _EXITING
         if self._token is None:
@@ -363,9 +365,26 @@ class DataAccessContext:
         raise exc_value
 
     def _begin_exit_slow(self) -> None:
-        if self._state >= _ASETUP:
-            raise RuntimeError("This context was opened with `async with`; close it the same way.")
+        if self._state == _AACTIVE:
+            raise RuntimeError(
+                "This context set up async middleware or resources; close it with "
+                "`async with` (or `await ctx.__aexit__(...)`)."
+            )
         self._begin_exit()
+
+    def _open_async_capable(self) -> bool:
+        """Open for async code without awaiting when every middleware is sync.
+
+        Returns False (nothing done) when a middleware is async: use
+        ``await ctx.__aenter__()`` then. Async resources may be set up later
+        with ``aget``; closing then needs ``__aexit__``.
+        """
+        dm = self.data_manager
+        if not dm._default_chain or dm._async_chain:
+            return False
+        self.__enter__()
+        self._async = True
+        return True
 
     def _resource_failed(self, name: str) -> None:
         info: Any = sys.exc_info()
@@ -377,7 +396,7 @@ class DataAccessContext:
     async def __aenter__(self) -> Self:
         if self._state != _CREATED:
             raise RuntimeError("A DataAccessContext may only be used once.")
-        self._state = _ASETUP
+        self._state = _ACTIVE
         self._async = True
         self._token = self.data_manager._context_var.set(self)
         try:
@@ -391,6 +410,7 @@ class DataAccessContext:
                     value = next(gen, _MISSING)
                 elif type(gen) is AsyncGeneratorType:
                     self._awaits = True
+                    self._state = _AACTIVE
                     value = _MISSING
                     async for value in gen:  # noqa: B007 - take the first value only
                         break
@@ -407,7 +427,6 @@ class DataAccessContext:
         except BaseException:
             if not await self.__aexit__(*sys.exc_info()):
                 raise
-        self._state = _AACTIVE
         return self
 
     async def __aexit__(
@@ -422,9 +441,8 @@ class DataAccessContext:
         it closes, the rest of the cleanup runs shielded (with anyio) and the
         cancellation is raised once every step ran.
         """
-        if not self._awaits and self._state >= _ASETUP:
+        if not self._awaits:
             # Nothing async was set up: close the sync way, without awaiting.
-            self._state = _ACTIVE
             return self.__exit__(exc_type, exc_value, traceback)
         self._begin_exit()
         if exc_type is not None and exc_value is None:

@@ -16,7 +16,7 @@ from typing import Any
 from .context import DataAccessContext, Meta
 from .dal import DataManager
 from .errors import ServiceError
-from .meta import lazy, new_meta
+from .meta import new_meta
 
 __all__ = ["RequestScope", "status_for"]
 
@@ -43,34 +43,50 @@ class RequestScope:
     the recorded exception of the view, which the framework already handled.
     """
 
-    __slots__ = ("_closed", "context", "exception")
+    __slots__ = ("closed", "context", "exception")
 
     def __init__(
         self,
         data_manager: DataManager,
         meta: Mapping[str, Any] | Meta | None,
-        lazy_meta: dict[str, lazy] | None = None,
+        lazy_meta: dict[str, Any] | None = None,
     ) -> None:
         """Create the request's context with ``meta``.
 
-        ``lazy_meta`` holds entries already wrapped in :class:`~polydatum.lazy`
-        (the user, say): passing them apart saves looking for them in ``meta``.
-        The scope takes both dicts over.
+        ``lazy_meta`` holds entries computed on first read (the user, say):
+        each a :class:`~polydatum.lazy` or a plain zero-argument callable.
+        Passing them apart saves looking for them in ``meta``. The scope takes
+        both dicts over.
         """
         if lazy_meta:
             meta = new_meta(meta, lazy_meta)  # type: ignore[arg-type]
         self.context: DataAccessContext = data_manager.context(meta)
         self.exception: BaseException | None = None
-        self._closed = False
-
-    @property
-    def closed(self) -> bool:
-        """True once the context has been closed (or closing has started)."""
-        return self._closed
+        #: True once the context has been closed (or closing has started); read only.
+        self.closed = False
 
     def open(self) -> DataAccessContext:
         """Enter the context (sync)."""
         return self.context.__enter__()
+
+    def try_open(self) -> bool:
+        """Open the context for async code without awaiting, if no middleware is async.
+
+        Returns False (nothing done) otherwise: ``await scope.aopen()`` then.
+        """
+        return self.context._open_async_capable()
+
+    def try_close(self, exc: BaseException | None = None) -> bool:
+        """Close without awaiting when nothing async was set up; False: ``await aclose()``.
+
+        Raises what :meth:`close` raises.
+        """
+        if self.closed:
+            return True
+        if self.context._awaits:
+            return False
+        self.close(exc)
+        return True
 
     def aopen(self) -> Awaitable[DataAccessContext]:
         """Enter the context (async): ``await scope.aopen()``."""
@@ -87,26 +103,24 @@ class RequestScope:
         Raises:
             BaseException: an error raised while closing (e.g. a failed commit).
         """
-        if self._closed:
+        if self.closed:
             return
-        self._closed = True
+        self.closed = True
         if exc is not None:
             self.record(exc)
         error = self.exception
-        try:
-            if error is None:
-                self.context.__exit__(None, None, None)
-            else:
-                self.context.__exit__(type(error), error, error.__traceback__)
-        except BaseException as err:
-            if err is not error:
-                raise
+        # __exit__ lets the exception it was given pass without raising it, and
+        # raises only an error of its own (a failed commit): what close promises.
+        if error is None:
+            self.context.__exit__(None, None, None)
+        else:
+            self.context.__exit__(type(error), error, error.__traceback__)
 
     def aclose(self, exc: BaseException | None = None) -> Awaitable[Any]:
         """Async twin of :meth:`close`: ``await scope.aclose()``."""
-        if self._closed:
+        if self.closed:
             return _closed()
-        self._closed = True
+        self.closed = True
         if exc is not None:
             self.record(exc)
         error = self.exception
