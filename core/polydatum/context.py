@@ -372,20 +372,6 @@ class DataAccessContext:
             )
         self._begin_exit()
 
-    def _open_async_capable(self) -> bool:
-        """Open for async code without awaiting when every middleware is sync.
-
-        Returns False (nothing done) when a middleware is async: use
-        ``await ctx.__aenter__()`` then. Async resources may be set up later
-        with ``aget``; closing then needs ``__aexit__``.
-        """
-        dm = self.data_manager
-        if not dm._default_chain or dm._async_chain:
-            return False
-        self.__enter__()
-        self._async = True
-        return True
-
     def _resource_failed(self, name: str) -> None:
         info: Any = sys.exc_info()
         self.get_resource_exit_errors().append(info)

@@ -73,8 +73,16 @@ class RequestScope:
         """Open the context for async code without awaiting, if no middleware is async.
 
         Returns False (nothing done) otherwise: ``await scope.aopen()`` then.
+        Async resources may still be set up later (``await ctx.aget(name)``);
+        the context then needs ``await scope.aclose()``.
         """
-        return self.context._open_async_capable()
+        ctx = self.context
+        dm = ctx.data_manager
+        if not dm._default_chain or dm._async_chain:
+            return False
+        ctx.__enter__()
+        ctx._async = True
+        return True
 
     def try_close(self, exc: BaseException | None = None) -> bool:
         """Close without awaiting when nothing async was set up; False: ``await aclose()``.
@@ -83,9 +91,17 @@ class RequestScope:
         """
         if self.closed:
             return True
-        if self.context._awaits:
+        ctx = self.context
+        if ctx._awaits:
             return False
-        self.close(exc)
+        self.closed = True
+        if exc is not None and self.exception is None:
+            self.exception = exc
+        error = self.exception
+        if error is None:
+            ctx.__exit__(None, None, None)
+        else:
+            ctx.__exit__(type(error), error, error.__traceback__)
         return True
 
     def aopen(self) -> Awaitable[DataAccessContext]:
