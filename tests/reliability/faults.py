@@ -1,0 +1,325 @@
+"""A DataManager that fails on demand at any phase of a request, and what each phase must give.
+
+Every framework's fault matrix builds its app around one :class:`Faults`: two
+context middleware (``outer``, then ``inner``, the one that fails), a sync
+resource ``db`` and an async resource ``adb``, and a ``work`` service. Set
+``faults.phase`` to the phase that must fail, make a request, then check the
+cell with :func:`check_cell`.
+
+What each cell must give (the same for every framework):
+
+======================  =======  ==============================================
+phase                   status   what else
+======================  =======  ==============================================
+none                    200      full body
+middleware setup        500      the context never opened; no resource set up
+resource setup          500      the view raised; the resource never counted
+in view                 500      rolled back; the resource torn down once
+middleware teardown     500      the failed commit is never a 2xx
+resource teardown       200      the view's status; the error is logged
+while streaming         200      headers went out: the body stops after chunk 0
+client disconnect       200      headers went out; the context is rolled back
+======================  =======  ==============================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import pytest
+from polydatum import DataAccessContext, DataManager, Service
+from polydatum.testing import ResourceTracker
+
+PHASES = (
+    "none",
+    "middleware setup",
+    "resource setup",
+    "in view",
+    "middleware teardown",
+    "resource teardown",
+    "while streaming",
+    "client disconnect",
+)
+#: Phases driven through a streamed body; the others through a plain view.
+STREAMED = frozenset({"while streaming", "client disconnect"})
+#: Chunks a streamed body would send if nobody stopped it.
+CHUNKS = 20
+
+#: The status each phase must give (see the module docstring).
+STATUS = {
+    "none": 200,
+    "middleware setup": 500,
+    "resource setup": 500,
+    "in view": 500,
+    "middleware teardown": 500,
+    "resource teardown": 200,
+    "while streaming": 200,
+    "client disconnect": 200,
+}
+
+
+class Injected(Exception):
+    """The failure injected at one phase; its message names the phase."""
+
+
+class Faults:
+    """Owns the fault-injecting DataManager and records what its middleware saw."""
+
+    def __init__(self) -> None:
+        self.phase = "none"
+        self.lock = threading.Lock()
+        self.seen: dict[str, list[str]] = {"outer": [], "inner": []}
+        self.events: list[str] = []
+        self.dm = DataManager()
+        self.dm.register_context_middleware(_Middleware(self, "outer"), _Middleware(self, "inner"))
+        self.dm.register_resources(db=self._db, adb=self._adb)
+        self.dm.register_services(work=Work(self))
+
+    def fail(self, phase: str) -> None:
+        """Raise Injected when ``phase`` is the phase under test."""
+        if self.phase == phase:
+            raise Injected(phase)
+
+    def record(self, name: str, event: str) -> None:
+        """Log ``event`` of middleware ``name`` (thread-safe)."""
+        with self.lock:
+            self.events.append(f"{name} {event}")
+
+    def saw(self, name: str, exc: BaseException | None) -> None:
+        """Remember the exception (or None) middleware ``name`` saw at teardown."""
+        with self.lock:
+            self.seen[name].append("None" if exc is None else f"{type(exc).__name__}({exc})")
+
+    def reset(self) -> None:
+        """Forget what was seen and stop failing (before the next request)."""
+        self.phase = "none"
+        with self.lock:
+            self.seen = {"outer": [], "inner": []}
+            self.events.clear()
+
+    def _db(self, ctx: DataAccessContext) -> Iterator[str]:
+        self.fail("resource setup")
+        try:
+            yield f"db-of-{ctx.meta.user}"
+        finally:
+            self.fail("resource teardown")
+
+    async def _adb(self, ctx: DataAccessContext) -> AsyncIterator[str]:
+        self.fail("resource setup")
+        try:
+            yield f"adb-of-{ctx.meta.user}"
+        finally:
+            await asyncio.sleep(0)  # an await in teardown, like closing a real connection
+            self.fail("resource teardown")
+
+
+class _Middleware:
+    """Context middleware usable in sync (``__call__``) and async (``acall``) contexts."""
+
+    def __init__(self, faults: Faults, name: str) -> None:
+        self.faults = faults
+        self.name = name
+
+    def __call__(self, ctx: DataAccessContext) -> Iterator[None]:
+        faults = self.faults
+        faults.record(self.name, "up")
+        if self.name == "inner":
+            faults.fail("middleware setup")
+        try:
+            yield
+        except BaseException as exc:
+            faults.saw(self.name, exc)
+            faults.record(self.name, "down")
+            raise
+        faults.saw(self.name, None)
+        faults.record(self.name, "down")
+        if self.name == "inner":
+            faults.fail("middleware teardown")  # a commit that fails
+
+    async def acall(self, ctx: DataAccessContext) -> AsyncIterator[None]:
+        faults = self.faults
+        faults.record(self.name, "up")
+        await asyncio.sleep(0)
+        if self.name == "inner":
+            faults.fail("middleware setup")
+        try:
+            yield
+        except BaseException as exc:
+            faults.saw(self.name, exc)
+            faults.record(self.name, "down")
+            raise
+        await asyncio.sleep(0)
+        faults.saw(self.name, None)
+        faults.record(self.name, "down")
+        if self.name == "inner":
+            faults.fail("middleware teardown")
+
+
+class Work(Service):
+    """What views call: reads a resource and may fail in the view or while streaming."""
+
+    def __init__(self, faults: Faults) -> None:
+        super().__init__()
+        self.faults = faults
+
+    def run(self) -> str:
+        """Use the sync resource; fail here in the ``in view`` phase."""
+        db = self._ctx.db
+        self.faults.fail("in view")
+        return f"ok {db}"
+
+    async def arun(self) -> str:
+        """Use the async resource; fail here in the ``in view`` phase."""
+        db = await self._ctx.aget("adb")
+        await asyncio.sleep(0)
+        self.faults.fail("in view")
+        return f"ok {db}"
+
+    def chunks(self) -> Iterator[str]:
+        """A streamed body using the DAL for each chunk; fails after chunk 0 when told."""
+        for i in range(CHUNKS):
+            yield f"{self._dal.work.run()}:{i};"
+            self.faults.fail("while streaming")
+
+    async def achunks(self) -> AsyncIterator[str]:
+        """Async twin of :meth:`chunks`."""
+        for i in range(CHUNKS):
+            yield f"{await self._dal.work.arun()}:{i};"
+            self.faults.fail("while streaming")
+
+
+@dataclass
+class Outcome:
+    """What the client got: the status, the body it could read, and whether the body broke."""
+
+    status: int
+    body: str = ""
+    broken: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+#: What middleware saw, per phase: (outer, inner). DISCONNECT stands for the
+#: framework's own signal of a client gone (given to :func:`check_cell`).
+DISCONNECT = "<disconnect>"
+_SEEN = {
+    "none": (["None"], ["None"]),
+    "middleware setup": (["Injected(middleware setup)"], []),
+    "resource setup": (["Injected(resource setup)"], ["Injected(resource setup)"]),
+    "in view": (["Injected(in view)"], ["Injected(in view)"]),
+    "middleware teardown": (["Injected(middleware teardown)"], ["None"]),
+    "resource teardown": (["None"], ["None"]),
+    "while streaming": (["Injected(while streaming)"], ["Injected(while streaming)"]),
+    "client disconnect": ([DISCONNECT], [DISCONNECT]),
+}
+
+
+def check_cell(
+    faults: Faults,
+    tracker: ResourceTracker,
+    phase: str,
+    outcome: Outcome,
+    caplog: pytest.LogCaptureFixture,
+    *,
+    disconnect: str = "GeneratorExit()",
+) -> None:
+    """Assert everything a fault cell must hold (status, middleware, teardowns, no leak)."""
+    assert outcome.status == STATUS[phase], (phase, outcome)
+    if phase == "none":
+        assert not outcome.broken
+        assert outcome.body.startswith("ok ")
+    if phase == "while streaming":
+        # Headers and chunk 0 went out; the body then stopped.
+        assert outcome.broken
+        assert outcome.body.endswith(":0;")
+    outer, inner = _SEEN[phase]
+    swap = {DISCONNECT: disconnect}
+    assert faults.seen == {
+        "outer": [swap.get(s, s) for s in outer],
+        "inner": [swap.get(s, s) for s in inner],
+    }, phase
+    # Each middleware that set up is torn down exactly once.
+    assert faults.events.count("outer up") == faults.events.count("outer down") == 1
+    inner_down = 0 if phase == "middleware setup" else 1
+    assert faults.events.count("inner up") == 1
+    assert faults.events.count("inner down") == inner_down
+    # Every resource set up was torn down exactly once.
+    opened = 0 if phase in ("middleware setup", "resource setup") else 1
+    assert sum(tracker.set_up.values()) == opened, tracker.set_up
+    assert tracker.set_up == tracker.torn_down
+    tracker.assert_no_leaks()
+    assert faults.dm.get_active_context() is None
+    logged = [r for r in caplog.records if "raised while tearing down" in r.getMessage()]
+    assert len(logged) == (1 if phase == "resource teardown" else 0)
+
+
+def check_next_request_ok(faults: Faults, tracker: ResourceTracker, outcome: Outcome) -> None:
+    """Assert the request after a fault succeeded and left nothing behind."""
+    assert (outcome.status, outcome.broken) == (200, False), outcome
+    assert outcome.body.startswith("ok ")
+    assert faults.seen == {"outer": ["None"], "inner": ["None"]}
+    assert tracker.set_up == tracker.torn_down
+    tracker.assert_no_leaks()
+    assert faults.dm.get_active_context() is None
+
+
+# -- ASGI helpers -------------------------------------------------------------
+
+Message = dict[str, Any]
+
+
+def http_scope(path: str, spec_version: str = "2.3") -> dict[str, Any]:
+    """A minimal ASGI HTTP scope for a GET of ``path``."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": spec_version},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"x-user", b"ann")],
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
+    }
+
+
+async def disconnect_after_first_chunk(app: Any, path: str) -> Outcome:
+    """Serve ``path`` over ASGI; the client goes away once the first body chunk arrived.
+
+    Later sends never complete (the peer is gone) and ``receive`` then gives
+    ``http.disconnect``, as a server on ASGI spec 2.3 (uvicorn) does.
+    """
+    first_chunk = anyio.Event()
+    sent: list[Message] = []
+    requested = False
+
+    async def receive() -> Message:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await first_chunk.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body" and message.get("body"):
+            if first_chunk.is_set():
+                await anyio.sleep_forever()
+            first_chunk.set()
+
+    with anyio.fail_after(20):
+        await app(http_scope(path), receive, send)
+    starts = [m for m in sent if m["type"] == "http.response.start"]
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    ended = any(
+        m["type"] == "http.response.body" and not m.get("more_body", False) for m in sent
+    )
+    return Outcome(starts[0]["status"], body.decode(), broken=not ended)
