@@ -30,7 +30,6 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
 import pytest
 from polydatum import DataAccessContext, DataManager, Service
 from polydatum.testing import ResourceTracker
@@ -265,61 +264,3 @@ def check_next_request_ok(faults: Faults, tracker: ResourceTracker, outcome: Out
     assert tracker.set_up == tracker.torn_down
     tracker.assert_no_leaks()
     assert faults.dm.get_active_context() is None
-
-
-# -- ASGI helpers -------------------------------------------------------------
-
-Message = dict[str, Any]
-
-
-def http_scope(path: str, spec_version: str = "2.3") -> dict[str, Any]:
-    """A minimal ASGI HTTP scope for a GET of ``path``."""
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": spec_version},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver"), (b"x-user", b"ann")],
-        "client": ("127.0.0.1", 1),
-        "server": ("testserver", 80),
-    }
-
-
-async def disconnect_after_first_chunk(app: Any, path: str) -> Outcome:
-    """Serve ``path`` over ASGI; the client goes away once the first body chunk arrived.
-
-    Later sends never complete (the peer is gone) and ``receive`` then gives
-    ``http.disconnect``, as a server on ASGI spec 2.3 (uvicorn) does.
-    """
-    first_chunk = anyio.Event()
-    sent: list[Message] = []
-    requested = False
-
-    async def receive() -> Message:
-        nonlocal requested
-        if not requested:
-            requested = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await first_chunk.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-        if message["type"] == "http.response.body" and message.get("body"):
-            if first_chunk.is_set():
-                await anyio.sleep_forever()
-            first_chunk.set()
-
-    with anyio.fail_after(20):
-        await app(http_scope(path), receive, send)
-    starts = [m for m in sent if m["type"] == "http.response.start"]
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    ended = any(
-        m["type"] == "http.response.body" and not m.get("more_body", False) for m in sent
-    )
-    return Outcome(starts[0]["status"], body.decode(), broken=not ended)
