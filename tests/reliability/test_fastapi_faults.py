@@ -99,7 +99,7 @@ async def test_fault_cell(
     app: FastAPI,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A failure at this phase gives its status, reaches middleware, tears down once, leaks nothing."""
+    """A failure at this phase gives its status, reaches middleware, tears down once, no leak."""
     faults.phase = phase
     outcome = await serve(app, path_of(phase, kind), leave_after_first=phase == "client disconnect")
     check_cell(faults, tracker, phase, outcome, caplog, disconnect=DISCONNECT)

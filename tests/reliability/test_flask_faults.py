@@ -95,7 +95,7 @@ def test_fault_cell(
     client: FlaskClient,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A failure at this phase gives its status, reaches middleware, tears down once, leaks nothing."""
+    """A failure at this phase gives its status, reaches middleware, tears down once, no leak."""
     faults.phase = phase
     route = "stream" if phase in STREAMED else "work"
     outcome = fetch(client, f"/{kind}/{route}", leave_after_first=phase == "client disconnect")

@@ -7,7 +7,7 @@ what each cell must give.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -101,7 +101,7 @@ async def test_fault_cell(
     app: Starlette,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A failure at this phase gives its status, reaches middleware, tears down once, leaks nothing."""
+    """A failure at this phase gives its status, reaches middleware, tears down once, no leak."""
     faults.phase = phase
     outcome = await serve(app, path_of(phase, kind), leave_after_first=phase == "client disconnect")
     check_cell(faults, tracker, phase, outcome, caplog, disconnect=DISCONNECT)
