@@ -8,6 +8,7 @@ the django_datum tests use) and each test overrides ``ROOT_URLCONF``,
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import django
@@ -28,10 +29,14 @@ def user_meta(request: HttpRequest) -> dict[str, Any]:
     return {"user": request.headers.get("x-user")}
 
 
-def project(dm: DataManager, urlconf: str) -> override_settings:
-    """Settings serving ``urlconf`` with one context of ``dm`` per request."""
+def project(
+    dm: DataManager,
+    urlconf: str,
+    meta: Callable[[HttpRequest], Mapping[str, Any]] = user_meta,
+) -> override_settings:
+    """Settings serving ``urlconf`` with one context of ``dm`` per request (``meta``: META hook)."""
     return override_settings(
         ROOT_URLCONF=urlconf,
         MIDDLEWARE=MIDDLEWARE,
-        DATUM={"DATA_MANAGER": dm, "META": user_meta},
+        DATUM={"DATA_MANAGER": dm, "META": meta},
     )
