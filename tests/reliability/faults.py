@@ -43,9 +43,10 @@ PHASES = (
     "resource teardown",
     "while streaming",
     "client disconnect",
+    "commit after streaming",
 )
 #: Phases driven through a streamed body; the others through a plain view.
-STREAMED = frozenset({"while streaming", "client disconnect"})
+STREAMED = frozenset({"while streaming", "client disconnect", "commit after streaming"})
 #: Chunks a streamed body would send if nobody stopped it.
 CHUNKS = 20
 
@@ -59,6 +60,7 @@ STATUS = {
     "resource teardown": 200,
     "while streaming": 200,
     "client disconnect": 200,
+    "commit after streaming": 200,
 }
 
 
@@ -83,6 +85,11 @@ class Faults:
         """Raise Injected when ``phase`` is the phase under test."""
         if self.phase == phase:
             raise Injected(phase)
+
+    def fail_commit(self) -> None:
+        """Raise Injected when the phase under test is a failing commit."""
+        if self.phase in ("middleware teardown", "commit after streaming"):
+            raise Injected(self.phase)
 
     def record(self, name: str, event: str) -> None:
         """Log ``event`` of middleware ``name`` (thread-safe)."""
@@ -138,7 +145,7 @@ class _Middleware:
         faults.saw(self.name, None)
         faults.record(self.name, "down")
         if self.name == "inner":
-            faults.fail("middleware teardown")  # a commit that fails
+            faults.fail_commit()
 
     async def acall(self, ctx: DataAccessContext) -> AsyncIterator[None]:
         faults = self.faults
@@ -156,7 +163,7 @@ class _Middleware:
         faults.saw(self.name, None)
         faults.record(self.name, "down")
         if self.name == "inner":
-            faults.fail("middleware teardown")
+            faults.fail_commit()
 
 
 class Work(Service):
@@ -214,6 +221,7 @@ _SEEN = {
     "resource teardown": (["None"], ["None"]),
     "while streaming": (["Injected(while streaming)"], ["Injected(while streaming)"]),
     "client disconnect": ([DISCONNECT], [DISCONNECT]),
+    "commit after streaming": (["Injected(commit after streaming)"], ["None"]),
 }
 
 
@@ -235,6 +243,10 @@ def check_cell(
         # Headers and chunk 0 went out; the body then stopped.
         assert outcome.broken
         assert outcome.body.endswith(":0;")
+    if phase == "commit after streaming":
+        # Every chunk went out, but the write was lost: the body must not end cleanly.
+        assert outcome.broken, outcome
+        assert outcome.body.endswith(f":{CHUNKS - 1};")
     outer, inner = _SEEN[phase]
     if phase == "client disconnect":
         # The framework's signal of a client gone; both middleware see the same one.
@@ -257,6 +269,10 @@ def check_cell(
     assert faults.dm.get_active_context() is None
     logged = [r for r in caplog.records if "raised while tearing down" in r.getMessage()]
     assert len(logged) == (1 if phase == "resource teardown" else 0)
+    if phase == "commit after streaming":
+        assert any(r.exc_info and str(r.exc_info[1]) == phase for r in caplog.records), (
+            "the failed commit was not logged"
+        )
 
 
 def check_next_request_ok(faults: Faults, tracker: ResourceTracker, outcome: Outcome) -> None:
