@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -24,10 +25,10 @@ def free_port() -> int:
         return port
 
 
-def _answers(port: int) -> bool:
+def _answers(port: int, path: str) -> bool:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
     try:
-        conn.request("GET", "/stats")
+        conn.request("GET", path)
         return conn.getresponse().status == 200
     except OSError:
         return False
@@ -37,33 +38,32 @@ def _answers(port: int) -> bool:
 
 @contextmanager
 def running(
-    argv: list[str], port: int, env: Mapping[str, str]
+    argv: list[str], port: int, env: Mapping[str, str], ready_path: str = "/stats"
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``argv`` (a server on ``port``) until the block ends; fail if it never answers."""
+    """Run ``argv`` (a server on ``port``) for the block; fail if ``ready_path`` never gives 200."""
     full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        argv, cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        for _ in range(300):  # up to ~30 s for the server to import and bind
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
-            if _answers(port):
-                break
-            time.sleep(0.1)
-        else:
-            raise RuntimeError(f"server on port {port} never answered")
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()
+    # A file, not a pipe: a server logging many errors must never block on a full pipe.
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(argv, cwd=ROOT, env=full_env, stdout=log, stderr=log)
+        try:
+            for _ in range(300):  # up to ~30 s for the server to import and bind
+                if proc.poll() is not None:
+                    log.seek(0)
+                    raise RuntimeError(f"server exited: {log.read().decode()[-2000:]}")
+                if _answers(port, ready_path):
+                    break
+                time.sleep(0.1)
+            else:
+                raise RuntimeError(f"server on port {port} never answered")
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
 
 
 def children(pid: int) -> list[int]:

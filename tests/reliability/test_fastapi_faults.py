@@ -12,50 +12,16 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse, StreamingResponse
 from polydatum.testing import ResourceTracker
-from starlette.middleware import Middleware
-from starlette_datum import DatumMiddleware
-from starlette_datum.fastapi import DAL
 
 from .asgi_driver import serve
+from .fault_apps import fastapi_app
 from .faults import PHASES, STREAMED, Faults, Outcome, check_cell, check_next_request_ok
 
 pytestmark = pytest.mark.anyio
 
 #: What DatumMiddleware throws into the context when the client left mid-stream.
 DISCONNECT = "ClientDisconnect(The response ended before its body was complete.)"
-
-
-def make_app(faults: Faults) -> FastAPI:
-    """A FastAPI app whose path operations use the fault-injecting DataManager."""
-    app = FastAPI(
-        middleware=[
-            Middleware(
-                DatumMiddleware,
-                data_manager=faults.dm,
-                meta=lambda req: {"user": req.headers.get("x-user")},
-            )
-        ]
-    )
-
-    @app.get("/async/work", response_class=PlainTextResponse)
-    async def awork(dal: DAL) -> str:
-        return str(await dal.work.arun())
-
-    @app.get("/sync/work", response_class=PlainTextResponse)
-    def work(dal: DAL) -> str:
-        return str(dal.work.run())
-
-    @app.get("/async/stream")
-    async def astream(dal: DAL) -> StreamingResponse:
-        return StreamingResponse(dal.work.achunks())
-
-    @app.get("/sync/stream")
-    def stream(dal: DAL) -> StreamingResponse:
-        return StreamingResponse(dal.work.chunks())
-
-    return app
 
 
 @pytest.fixture
@@ -74,7 +40,7 @@ def tracker(faults: Faults) -> Iterator[ResourceTracker]:
 @pytest.fixture
 def app(faults: Faults) -> FastAPI:
     """A fresh app around the fault-injecting DataManager."""
-    return make_app(faults)
+    return fastapi_app(faults)
 
 
 async def next_request(app: FastAPI, path: str) -> Outcome:

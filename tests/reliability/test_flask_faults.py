@@ -8,11 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from flask import Flask, Response, request
 from flask.testing import FlaskClient
-from flask_datum import Datum
 from polydatum.testing import ResourceTracker
 
+from .fault_apps import flask_app
 from .faults import (
     PHASES,
     STREAMED,
@@ -22,30 +21,6 @@ from .faults import (
     check_cell,
     check_next_request_ok,
 )
-
-
-def make_app(faults: Faults) -> Flask:
-    """A Flask app whose views use the fault-injecting DataManager."""
-    app = Flask(__name__)
-    Datum(app, faults.dm, meta=lambda req: {"user": req.headers.get("X-User")})
-
-    @app.get("/sync/work")
-    def work() -> str:
-        return str(request.dal.work.run())  # type: ignore[attr-defined]
-
-    @app.get("/async/work")
-    async def awork() -> str:
-        return str(await request.dal.work.arun())  # type: ignore[attr-defined]
-
-    @app.get("/sync/stream")
-    def stream() -> Response:
-        return Response(request.dal.work.chunks())  # type: ignore[attr-defined]
-
-    @app.get("/async/stream")
-    async def astream() -> Response:
-        return Response(request.dal.work.chunks())  # type: ignore[attr-defined]
-
-    return app
 
 
 @pytest.fixture
@@ -64,7 +39,7 @@ def tracker(faults: Faults) -> Iterator[ResourceTracker]:
 @pytest.fixture
 def client(faults: Faults) -> FlaskClient:
     """The test client of a fresh app (not in testing mode, so errors become 500s)."""
-    return make_app(faults).test_client()
+    return flask_app(faults).test_client()
 
 
 def fetch(client: FlaskClient, path: str, *, leave_after_first: bool = False) -> Outcome:

@@ -13,51 +13,15 @@ import httpx
 import pytest
 from polydatum.testing import ResourceTracker
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Route
-from starlette_datum import DatumMiddleware, get_dal
 
 from .asgi_driver import serve
+from .fault_apps import starlette_app
 from .faults import PHASES, STREAMED, Faults, Outcome, check_cell, check_next_request_ok
 
 pytestmark = pytest.mark.anyio
 
 #: What DatumMiddleware throws into the context when the client left mid-stream.
 DISCONNECT = "ClientDisconnect(The response ended before its body was complete.)"
-
-
-def make_app(faults: Faults) -> Starlette:
-    """A Starlette app whose endpoints use the fault-injecting DataManager."""
-
-    async def awork(request: Request) -> Response:
-        return PlainTextResponse(await get_dal(request).work.arun())
-
-    def work(request: Request) -> Response:
-        return PlainTextResponse(get_dal(request).work.run())
-
-    async def astream(request: Request) -> Response:
-        return StreamingResponse(get_dal(request).work.achunks())
-
-    def stream(request: Request) -> Response:
-        return StreamingResponse(get_dal(request).work.chunks())
-
-    return Starlette(
-        routes=[
-            Route("/async/work", awork),
-            Route("/sync/work", work),
-            Route("/async/stream", astream),
-            Route("/sync/stream", stream),
-        ],
-        middleware=[
-            Middleware(
-                DatumMiddleware,
-                data_manager=faults.dm,
-                meta=lambda req: {"user": req.headers.get("x-user")},
-            )
-        ],
-    )
 
 
 @pytest.fixture
@@ -76,7 +40,7 @@ def tracker(faults: Faults) -> Iterator[ResourceTracker]:
 @pytest.fixture
 def app(faults: Faults) -> Starlette:
     """A fresh app around the fault-injecting DataManager."""
-    return make_app(faults)
+    return starlette_app(faults)
 
 
 async def next_request(app: Starlette, path: str) -> Outcome:
