@@ -15,6 +15,7 @@ none                    200      full body
 middleware setup        500      the context never opened; no resource set up
 resource setup          500      the view raised; the resource never counted
 in view                 500      rolled back; the resource torn down once
+service error           409      its code; rolled back although it became a response
 middleware teardown     500      the failed commit is never a 2xx
 resource teardown       200      the view's status; the error is logged
 while streaming         200      headers went out: the body stops after chunk 0
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from polydatum import DataAccessContext, DataManager, Service
+from polydatum import DataAccessContext, DataManager, Service, ServiceError
 from polydatum.testing import ResourceTracker
 
 PHASES = (
@@ -39,6 +40,7 @@ PHASES = (
     "middleware setup",
     "resource setup",
     "in view",
+    "service error",
     "middleware teardown",
     "resource teardown",
     "while streaming",
@@ -56,6 +58,7 @@ STATUS = {
     "middleware setup": 500,
     "resource setup": 500,
     "in view": 500,
+    "service error": 409,
     "middleware teardown": 500,
     "resource teardown": 200,
     "while streaming": 200,
@@ -66,6 +69,12 @@ STATUS = {
 
 class Injected(Exception):
     """The failure injected at one phase; its message names the phase."""
+
+
+class Conflict(ServiceError):
+    """A service error the plugin turns into a response with its code."""
+
+    code = 409
 
 
 class Faults:
@@ -85,6 +94,12 @@ class Faults:
         """Raise Injected when ``phase`` is the phase under test."""
         if self.phase == phase:
             raise Injected(phase)
+
+    def fail_in_view(self) -> None:
+        """Raise Injected in the ``in view`` phase, Conflict in the ``service error`` phase."""
+        if self.phase == "service error":
+            raise Conflict(self.phase)
+        self.fail("in view")
 
     def fail_commit(self) -> None:
         """Raise Injected when the phase under test is a failing commit."""
@@ -176,14 +191,14 @@ class Work(Service):
     def run(self) -> str:
         """Use the sync resource; fail here in the ``in view`` phase."""
         db = self._ctx.db
-        self.faults.fail("in view")
+        self.faults.fail_in_view()
         return f"ok {db}"
 
     async def arun(self) -> str:
         """Use the async resource; fail here in the ``in view`` phase."""
         db = await self._ctx.aget("adb")
         await asyncio.sleep(0)
-        self.faults.fail("in view")
+        self.faults.fail_in_view()
         return f"ok {db}"
 
     def chunks(self) -> Iterator[str]:
@@ -217,6 +232,7 @@ _SEEN = {
     "middleware setup": (["Injected(middleware setup)"], []),
     "resource setup": (["Injected(resource setup)"], ["Injected(resource setup)"]),
     "in view": (["Injected(in view)"], ["Injected(in view)"]),
+    "service error": (["Conflict(service error)"], ["Conflict(service error)"]),
     "middleware teardown": (["Injected(middleware teardown)"], ["None"]),
     "resource teardown": (["None"], ["None"]),
     "while streaming": (["Injected(while streaming)"], ["Injected(while streaming)"]),

@@ -55,10 +55,12 @@ def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, int]]:
     port = free_port()
     if kind == "gunicorn":
         argv = [python(), "-m", "gunicorn", "-w", "1", "-k", "gthread", "--threads", "2",
-                "-b", f"127.0.0.1:{port}", target]  # fmt: skip
+                "--no-control-socket", "-b", f"127.0.0.1:{port}", target]  # fmt: skip
     else:
         argv = [python(), "-m", "uvicorn", "--port", str(port), "--log-level", "critical", target]
-    with running(argv, port, {}, ready_path="/sync/work"):
+    # The Django app's own settings, whatever this process was configured with.
+    env = {"DJANGO_SETTINGS_MODULE": "tests.reliability.django_fault_settings"}
+    with running(argv, port, env, ready_path="/sync/work"):
         yield request.param, port
 
 

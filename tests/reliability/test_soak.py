@@ -187,7 +187,8 @@ def test_gunicorn_flask_soak(soak: Soak) -> None:
     """gunicorn + Flask over PostgreSQL: every request answered, memory flat, connections back."""
     port = free_port()
     argv = [python(), "-m", "gunicorn", "-w", "1", "-k", "gthread", "--threads", str(CLIENTS),
-            "-b", f"127.0.0.1:{port}", "tests.reliability.soak_flask_app:app"]  # fmt: skip
+            "--no-control-socket", "-b", f"127.0.0.1:{port}",
+            "tests.reliability.soak_flask_app:app"]  # fmt: skip
     env = {"SOAK_DB_URL": soak.app_url, "SOAK_TABLE": soak.name}
     with running(argv, port, env) as proc:
         (worker,) = children(proc.pid)
