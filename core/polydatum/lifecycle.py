@@ -177,12 +177,18 @@ class RequestScope:
 
         The result has a ``close()`` that also works before the first chunk
         (a server answering HEAD closes the body without reading it). A body
-        closed before its end throws ``GeneratorExit`` into the context.
+        closed before its end throws ``GeneratorExit`` into the context. When
+        closing fails after the last chunk (a commit), the error is logged and
+        raised by that final ``next()``, so the server drops the connection
+        rather than end the body as if the write had been saved.
         """
         return _ScopedBody(self, body)
 
     def aiterate(self, body: AsyncIterable[Any]) -> AsyncIterator[Any]:
-        """Async twin of :meth:`iterate`; its ``aclose()`` also works before the first chunk."""
+        """Async twin of :meth:`iterate`; its ``aclose()`` also works before the first chunk.
+
+        A failed close after the last chunk is raised by the final ``__anext__``.
+        """
         return _AsyncScopedBody(self, body)
 
 
@@ -210,7 +216,11 @@ class _ScopedBody:
         except StopIteration:
             ctx._deactivate(token)
             self._ended = True
-            self.close()
+            error = self._close()
+            if error is not None:
+                # The last chunk went out but the context failed to close (a commit): the
+                # server must drop the connection, not end the body as if all went well.
+                raise error from None
             raise
         except BaseException as exc:
             ctx._deactivate(token)
@@ -223,8 +233,12 @@ class _ScopedBody:
 
     def close(self) -> None:
         """Close the body (with the context active), then the scope; later calls do nothing."""
+        self._close()
+
+    def _close(self) -> BaseException | None:
+        """Close once; return (after logging it) an error raised by closing the scope."""
         if self._done:
-            return
+            return None
         self._done = True
         scope = self._scope
         if not self._ended:
@@ -239,7 +253,8 @@ class _ScopedBody:
                 finally:
                     scope.context._deactivate(token)
         finally:
-            scope.close_quietly()
+            error = scope.close_quietly()
+        return error
 
 
 class _AsyncScopedBody:
@@ -266,7 +281,10 @@ class _AsyncScopedBody:
         except StopAsyncIteration:
             ctx._deactivate(token)
             self._ended = True
-            await self.aclose()
+            error = await self._aclose()
+            if error is not None:
+                # As in the sync body: a failed commit must not end the body cleanly.
+                raise error from None
             raise
         except BaseException as exc:
             ctx._deactivate(token)
@@ -279,8 +297,12 @@ class _AsyncScopedBody:
 
     async def aclose(self) -> None:
         """Close the body (with the context active), then the scope; later calls do nothing."""
+        await self._aclose()
+
+    async def _aclose(self) -> BaseException | None:
+        """Close once; return (after logging it) an error raised by closing the scope."""
         if self._done:
-            return
+            return None
         self._done = True
         scope = self._scope
         if not self._ended:
@@ -295,4 +317,5 @@ class _AsyncScopedBody:
                 finally:
                     scope.context._deactivate(token)
         finally:
-            await scope.aclose_quietly()
+            error = await scope.aclose_quietly()
+        return error
