@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[1]
-DOCS = [ROOT / "README.md", ROOT / "docs" / "sqlalchemy.md"]
+DOCS = [ROOT / "README.md", ROOT / "docs" / "sqlalchemy.md", ROOT / "docs" / "celery.md"]
 BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 

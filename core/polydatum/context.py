@@ -25,9 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DataAccessContext", "Meta", "lazy"]
 
-from .meta import _RESERVED, Meta, lazy, new_meta
-from .meta import _init as _init_meta
-from .meta import _new as _new_meta
+from .meta import _RESERVED, Meta, _ContextMeta, lazy, new_meta
 
 logger = logging.getLogger("polydatum")
 
@@ -36,9 +34,10 @@ _Gen = Generator[Any, None, None] | AsyncGenerator[Any, None]
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 # Context states
-_CREATED, _EXITING, _EXITED, _SETUP, _ACTIVE, _ASETUP, _AACTIVE = range(7)
-_STATE_NAMES = ("created", "exiting", "exited", "setup", "active", "setup", "active")
-# A context is live (resources may be set up) in every state from _SETUP on.
+# A context is live (resources may be set up) in every state from _ACTIVE on;
+# _AACTIVE: live and something async was set up, so closing must await.
+_CREATED, _EXITING, _EXITED, _ACTIVE, _AACTIVE = range(5)
+_STATE_NAMES = ("created", "exiting", "exited", "active", "active")
 
 
 def _twice(gen: Generator[Any, None, None]) -> RuntimeError:
@@ -105,7 +104,7 @@ class ResourceAttribute:
             return self
         name = self.name
         factory = self.factory
-        if factory is not None and ctx._state >= _SETUP:
+        if factory is not None and ctx._state >= _ACTIVE:
             gen = factory(ctx)
         else:
             gen = ctx._open_resource(name)
@@ -151,7 +150,6 @@ class DataAccessContext:
     __slots__ = (
         "__dict__",
         "__weakref__",
-        "_async",
         "_middleware_generators",
         "_resource_generators",
         "_state",
@@ -161,30 +159,34 @@ class DataAccessContext:
         "meta",
     )
 
+    #: True for a context opened with ``async with`` (set in its __dict__ then).
+    _async = False
+    #: True once an async generator (middleware or resource) is set up: only then
+    #: must closing await; until then ``__aexit__`` closes the sync way.
+    _awaits = False
+
     def __init__(self, data_manager: DataManager, meta: Mapping[str, Any] | Meta | None = None):
         """Create a context of ``data_manager``; ``meta`` is read-only data about it."""
         self.data_manager = data_manager
         self.dal: DataAccessLayer = data_manager._dal
-        if type(meta) is Meta:
+        if isinstance(meta, Meta):
             self.meta: Meta = meta
         elif not meta:
-            self.meta = _new_meta(Meta)
+            self.meta = _ContextMeta()
         else:
             # new_meta's common case, inlined: this runs once per request.
             for value in meta.values():
                 if type(value) is lazy:
-                    self.meta = new_meta(meta)  # type: ignore[arg-type]
+                    self.meta = new_meta(meta)
                     break
             else:
                 if _RESERVED.isdisjoint(meta):
-                    self.meta = _new_meta(Meta)
-                    _init_meta(self.meta, **meta)
+                    self.meta = _ContextMeta(**meta)
                 else:
-                    self.meta = new_meta(meta)  # type: ignore[arg-type]
+                    self.meta = new_meta(meta)
         self._resource_generators: dict[str, _Gen] = {}
         self._middleware_generators: list[_Gen] = []
         self._state = _CREATED
-        self._async = False
         self._token: Token[DataAccessContext | None] | None = None
 
     # -- resources ---------------------------------------------------------
@@ -207,6 +209,8 @@ class DataAccessContext:
         if type(gen) is GeneratorType:
             value = next(gen, _MISSING)
         else:
+            self._awaits = True
+            self._state = _AACTIVE
             value = _MISSING
             async for value in gen:  # type: ignore[union-attr]  # noqa: B007
                 break
@@ -218,7 +222,7 @@ class DataAccessContext:
 
     def _open_resource(self, name: str) -> _Gen:
         state = self._state
-        if state < _SETUP:
+        if state < _ACTIVE:
             if state == _EXITING:
                 raise ResourceException(
                     f"Resource {name!r} was not set up during the context; resources can "
@@ -262,12 +266,12 @@ class DataAccessContext:
 
     def _detach(self) -> None:
         """Stop being the active context without closing (e.g. while a body streams)."""
-        if self._state >= _SETUP and self._token is not None:
+        if self._state >= _ACTIVE and self._token is not None:
             token, self._token = self._token, None
             self._deactivate(token)
 
     def _begin_exit(self) -> None:
-        if self._state < _SETUP:
+        if self._state < _ACTIVE:
             raise RuntimeError("A DataAccessContext must be active to exit it.")
         self._state = _EXITING
         if self._token is None:
@@ -279,7 +283,8 @@ class DataAccessContext:
     def __enter__(self) -> Self:
         if self._state != _CREATED:
             raise RuntimeError("A DataAccessContext may only be used once.")
-        self._state = _SETUP
+        # Active from the start: middleware may set resources up while it sets up.
+        self._state = _ACTIVE
         self._token = self.data_manager._context_var.set(self)
         try:
             generators = self._middleware_generators
@@ -300,7 +305,6 @@ class DataAccessContext:
         except BaseException:
             if not self.__exit__(*sys.exc_info()):
                 raise
-        self._state = _ACTIVE
         return self
 
     def __exit__(
@@ -361,8 +365,11 @@ class DataAccessContext:
         raise exc_value
 
     def _begin_exit_slow(self) -> None:
-        if self._async:
-            raise RuntimeError("This context was opened with `async with`; close it the same way.")
+        if self._state == _AACTIVE:
+            raise RuntimeError(
+                "This context set up async middleware or resources; close it with "
+                "`async with` (or `await ctx.__aexit__(...)`)."
+            )
         self._begin_exit()
 
     def _resource_failed(self, name: str) -> None:
@@ -375,7 +382,7 @@ class DataAccessContext:
     async def __aenter__(self) -> Self:
         if self._state != _CREATED:
             raise RuntimeError("A DataAccessContext may only be used once.")
-        self._state = _ASETUP
+        self._state = _ACTIVE
         self._async = True
         self._token = self.data_manager._context_var.set(self)
         try:
@@ -388,6 +395,8 @@ class DataAccessContext:
                 if type(gen) is GeneratorType:
                     value = next(gen, _MISSING)
                 elif type(gen) is AsyncGeneratorType:
+                    self._awaits = True
+                    self._state = _AACTIVE
                     value = _MISSING
                     async for value in gen:  # noqa: B007 - take the first value only
                         break
@@ -404,7 +413,6 @@ class DataAccessContext:
         except BaseException:
             if not await self.__aexit__(*sys.exc_info()):
                 raise
-        self._state = _AACTIVE
         return self
 
     async def __aexit__(
@@ -419,6 +427,9 @@ class DataAccessContext:
         it closes, the rest of the cleanup runs shielded (with anyio) and the
         cancellation is raised once every step ran.
         """
+        if not self._awaits:
+            # Nothing async was set up: close the sync way, without awaiting.
+            return self.__exit__(exc_type, exc_value, traceback)
         self._begin_exit()
         if exc_type is not None and exc_value is None:
             exc_value = exc_type()

@@ -13,7 +13,7 @@ from .context import DataAccessContext, Meta, ResourceAttribute
 from .errors import AlreadyExistsException, NoActiveContextError, RegistrationError
 from .resources import ResourceFactory, ResourceManager
 from .services import Service, check_service
-from .util import describe, is_generator
+from .util import describe, is_async_generator, is_generator
 
 __all__ = ["DataAccessLayer", "DataManager", "Middleware"]
 
@@ -162,6 +162,8 @@ class DataManager:
     def __init__(self, resource_manager: ResourceManager | None = None) -> None:
         self._resource_manager = resource_manager or ResourceManager(self)
         self._middleware: list[Middleware] = []
+        # Whether a registered middleware is async (contexts then open awaiting).
+        self._async_chain = False
         # Contexts skip the get_middleware() call unless a subclass overrides it.
         self._default_chain = type(self).get_middleware is DataManager.get_middleware
         self._context_var: ContextVar[DataAccessContext | None] = ContextVar(
@@ -194,6 +196,9 @@ class DataManager:
             if m in self._middleware:
                 raise AlreadyExistsException(f"Middleware {describe(m)} is already registered.")
         self._middleware.extend(middleware)
+        self._async_chain = any(
+            is_async_generator(m) or hasattr(m, "acall") for m in self._middleware
+        )
 
     def get_middleware(self, context: DataAccessContext) -> Sequence[Middleware]:
         """Return the middleware for ``context`` in order of execution (override to vary it)."""

@@ -10,17 +10,21 @@ runs with the context active and the scope closes when the body ends.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator, Mapping
 from typing import Any
 
 from .context import DataAccessContext, Meta
 from .dal import DataManager
 from .errors import ServiceError
-from .meta import lazy, new_meta
+from .meta import new_meta
 
 __all__ = ["RequestScope", "status_for"]
 
 logger = logging.getLogger("polydatum")
+
+
+async def _closed() -> None:
+    """What aclose() gives once the scope is closed already."""
 
 
 def status_for(exc: BaseException) -> int | None:
@@ -39,37 +43,70 @@ class RequestScope:
     the recorded exception of the view, which the framework already handled.
     """
 
-    __slots__ = ("_closed", "context", "exception")
+    __slots__ = ("closed", "context", "exception")
 
     def __init__(
         self,
         data_manager: DataManager,
         meta: Mapping[str, Any] | Meta | None,
-        lazy_meta: dict[str, lazy] | None = None,
+        lazy_meta: dict[str, Any] | None = None,
     ) -> None:
         """Create the request's context with ``meta``.
 
-        ``lazy_meta`` holds entries already wrapped in :class:`~polydatum.lazy`
-        (the user, say): passing them apart saves looking for them in ``meta``.
+        ``lazy_meta`` holds entries computed on first read (the user, say):
+        each a :class:`~polydatum.lazy` or a plain zero-argument callable.
+        Passing them apart saves looking for them in ``meta``. The scope takes
+        both dicts over.
         """
         if lazy_meta:
             meta = new_meta(meta, lazy_meta)  # type: ignore[arg-type]
         self.context: DataAccessContext = data_manager.context(meta)
         self.exception: BaseException | None = None
-        self._closed = False
-
-    @property
-    def closed(self) -> bool:
-        """True once the context has been closed (or closing has started)."""
-        return self._closed
+        #: True once the context has been closed (or closing has started); read only.
+        self.closed = False
 
     def open(self) -> DataAccessContext:
         """Enter the context (sync)."""
         return self.context.__enter__()
 
-    async def aopen(self) -> DataAccessContext:
-        """Enter the context (async)."""
-        return await self.context.__aenter__()
+    def try_open(self) -> bool:
+        """Open the context for async code without awaiting, if no middleware is async.
+
+        Returns False (nothing done) otherwise: ``await scope.aopen()`` then.
+        Async resources may still be set up later (``await ctx.aget(name)``);
+        the context then needs ``await scope.aclose()``.
+        """
+        ctx = self.context
+        dm = ctx.data_manager
+        if not dm._default_chain or dm._async_chain:
+            return False
+        ctx.__enter__()
+        ctx._async = True
+        return True
+
+    def try_close(self, exc: BaseException | None = None) -> bool:
+        """Close without awaiting when nothing async was set up; False: ``await aclose()``.
+
+        Raises what :meth:`close` raises.
+        """
+        if self.closed:
+            return True
+        ctx = self.context
+        if ctx._awaits:
+            return False
+        self.closed = True
+        if exc is not None and self.exception is None:
+            self.exception = exc
+        error = self.exception
+        if error is None:
+            ctx.__exit__(None, None, None)
+        else:
+            ctx.__exit__(type(error), error, error.__traceback__)
+        return True
+
+    def aopen(self) -> Awaitable[DataAccessContext]:
+        """Enter the context (async): ``await scope.aopen()``."""
+        return self.context.__aenter__()
 
     def record(self, exc: BaseException) -> None:
         """Remember the first exception of the request; it is thrown into the context at close."""
@@ -82,37 +119,32 @@ class RequestScope:
         Raises:
             BaseException: an error raised while closing (e.g. a failed commit).
         """
-        if self._closed:
+        if self.closed:
             return
-        self._closed = True
+        self.closed = True
         if exc is not None:
             self.record(exc)
         error = self.exception
-        try:
-            if error is None:
-                self.context.__exit__(None, None, None)
-            else:
-                self.context.__exit__(type(error), error, error.__traceback__)
-        except BaseException as err:
-            if err is not error:
-                raise
+        # __exit__ lets the exception it was given pass without raising it, and
+        # raises only an error of its own (a failed commit): what close promises.
+        if error is None:
+            self.context.__exit__(None, None, None)
+        else:
+            self.context.__exit__(type(error), error, error.__traceback__)
 
-    async def aclose(self, exc: BaseException | None = None) -> None:
-        """Async twin of :meth:`close`."""
-        if self._closed:
-            return
-        self._closed = True
+    def aclose(self, exc: BaseException | None = None) -> Awaitable[Any]:
+        """Async twin of :meth:`close`: ``await scope.aclose()``."""
+        if self.closed:
+            return _closed()
+        self.closed = True
         if exc is not None:
             self.record(exc)
         error = self.exception
-        try:
-            if error is None:
-                await self.context.__aexit__(None, None, None)
-            else:
-                await self.context.__aexit__(type(error), error, error.__traceback__)
-        except BaseException as err:
-            if err is not error:
-                raise
+        # __aexit__ lets the exception it was given pass without raising it, and
+        # raises only an error of its own (a failed commit): what aclose promises.
+        if error is None:
+            return self.context.__aexit__(None, None, None)
+        return self.context.__aexit__(type(error), error, error.__traceback__)
 
     def close_quietly(self, exc: BaseException | None = None) -> BaseException | None:
         """Close like :meth:`close`, but log and return an error instead of raising it.
@@ -145,12 +177,18 @@ class RequestScope:
 
         The result has a ``close()`` that also works before the first chunk
         (a server answering HEAD closes the body without reading it). A body
-        closed before its end throws ``GeneratorExit`` into the context.
+        closed before its end throws ``GeneratorExit`` into the context. When
+        closing fails after the last chunk (a commit), the error is logged and
+        raised by that final ``next()``, so the server drops the connection
+        rather than end the body as if the write had been saved.
         """
         return _ScopedBody(self, body)
 
     def aiterate(self, body: AsyncIterable[Any]) -> AsyncIterator[Any]:
-        """Async twin of :meth:`iterate`; its ``aclose()`` also works before the first chunk."""
+        """Async twin of :meth:`iterate`; its ``aclose()`` also works before the first chunk.
+
+        A failed close after the last chunk is raised by the final ``__anext__``.
+        """
         return _AsyncScopedBody(self, body)
 
 
@@ -178,7 +216,11 @@ class _ScopedBody:
         except StopIteration:
             ctx._deactivate(token)
             self._ended = True
-            self.close()
+            error = self._close()
+            if error is not None:
+                # The last chunk went out but the context failed to close (a commit): the
+                # server must drop the connection, not end the body as if all went well.
+                raise error from None
             raise
         except BaseException as exc:
             ctx._deactivate(token)
@@ -191,8 +233,12 @@ class _ScopedBody:
 
     def close(self) -> None:
         """Close the body (with the context active), then the scope; later calls do nothing."""
+        self._close()
+
+    def _close(self) -> BaseException | None:
+        """Close once; return (after logging it) an error raised by closing the scope."""
         if self._done:
-            return
+            return None
         self._done = True
         scope = self._scope
         if not self._ended:
@@ -207,7 +253,8 @@ class _ScopedBody:
                 finally:
                     scope.context._deactivate(token)
         finally:
-            scope.close_quietly()
+            error = scope.close_quietly()
+        return error
 
 
 class _AsyncScopedBody:
@@ -234,7 +281,10 @@ class _AsyncScopedBody:
         except StopAsyncIteration:
             ctx._deactivate(token)
             self._ended = True
-            await self.aclose()
+            error = await self._aclose()
+            if error is not None:
+                # As in the sync body: a failed commit must not end the body cleanly.
+                raise error from None
             raise
         except BaseException as exc:
             ctx._deactivate(token)
@@ -247,8 +297,12 @@ class _AsyncScopedBody:
 
     async def aclose(self) -> None:
         """Close the body (with the context active), then the scope; later calls do nothing."""
+        await self._aclose()
+
+    async def _aclose(self) -> BaseException | None:
+        """Close once; return (after logging it) an error raised by closing the scope."""
         if self._done:
-            return
+            return None
         self._done = True
         scope = self._scope
         if not self._ended:
@@ -263,4 +317,5 @@ class _AsyncScopedBody:
                 finally:
                     scope.context._deactivate(token)
         finally:
-            await scope.aclose_quietly()
+            error = await scope.aclose_quietly()
+        return error

@@ -76,7 +76,8 @@ class Meta(SimpleNamespace):
             return values[key]
         pending = values.get(_PENDING)
         if pending is not None and key in pending:
-            loaded = pending[key].load()
+            loader = pending[key]
+            loaded = loader.load() if type(loader) is lazy else loader()
             values[key] = loaded
             del pending[key]
             return loaded
@@ -87,9 +88,10 @@ class Meta(SimpleNamespace):
 
     async def aget(self, key: str, default: Any = None) -> Any:
         """Like :meth:`get`, but a lazy value with an async loader is awaited."""
-        pending = self.__dict__.get(_PENDING)
-        if pending is not None and key in pending and pending[key].aload is not None:
-            loaded = await pending[key].aload()
+        pending: dict[str, Any] = self.__dict__.get(_PENDING) or {}
+        loader = pending.get(key)
+        if type(loader) is lazy and loader.aload is not None:
+            loaded = await loader.aload()
             self.__dict__[key] = loaded
             del pending[key]
             return loaded
@@ -149,6 +151,13 @@ class Meta(SimpleNamespace):
         return f"<{self.__class__.__name__} {self}>"
 
 
+class _ContextMeta(Meta):
+    """The Meta contexts build: SimpleNamespace's own (C) __init__, keyword values only."""
+
+    __slots__ = ()
+    __init__ = SimpleNamespace.__init__
+
+
 _NOT_SET: Any = object()
 _RESERVED = frozenset(name for name in dir(Meta) if not name.startswith("__"))
 _new = SimpleNamespace.__new__
@@ -166,13 +175,14 @@ def prepare(values: dict[str, Any]) -> None:
         values[_SHADOWED] = {k: values.pop(k) for k in _RESERVED.intersection(values)}
 
 
-def new_meta(opts: Mapping[str, Any] | None, lazy_values: dict[str, lazy] | None = None) -> Meta:
+def new_meta(opts: Mapping[str, Any] | None, lazy_values: dict[str, Any] | None = None) -> Meta:
     """Build a Meta without going through ``Meta.__init__`` (the per-request path).
 
     ``lazy_values`` are lazy entries the caller already keeps apart, which
-    saves looking for them among ``opts``.
+    saves looking for them among ``opts``: each a :class:`lazy` or a plain
+    zero-argument callable. The Meta takes that dict over.
     """
-    meta: Meta = _new(Meta)
+    meta: Meta = _new(_ContextMeta)
     if opts:
         for value in opts.values():
             if type(value) is lazy:
@@ -188,5 +198,9 @@ def new_meta(opts: Mapping[str, Any] | None, lazy_values: dict[str, lazy] | None
                 prepare(values)
                 _init(meta, **values)
     if lazy_values:
-        meta.__dict__[_PENDING] = {**meta.__dict__.get(_PENDING, {}), **lazy_values}
+        pending = meta.__dict__.get(_PENDING)
+        if pending is None:
+            meta.__dict__[_PENDING] = lazy_values  # the caller hands the dict over
+        else:
+            pending.update(lazy_values)
     return meta

@@ -10,6 +10,7 @@ every resource set up and torn down while it is installed;
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import AsyncGenerator, Generator, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -29,6 +30,32 @@ class LeakError(AssertionError):
     """A context stayed active, or a resource was set up and never torn down."""
 
 
+class _Layer:
+    """The replacements of one ``override`` block."""
+
+    __slots__ = ("resources", "services")
+
+    def __init__(
+        self, services: Mapping[str, Service], resources: Mapping[str, ResourceFactory]
+    ) -> None:
+        self.services = dict(services)
+        self.resources = dict(resources)
+
+
+class _Overrides:
+    """The override blocks active on one DataManager, oldest first, and what they replaced."""
+
+    __slots__ = ("base_resources", "base_services", "layers")
+
+    def __init__(self) -> None:
+        self.layers: list[_Layer] = []
+        self.base_services: dict[str, Any] = {}
+        self.base_resources: dict[str, Any] = {}
+
+
+_ACTIVE: weakref.WeakKeyDictionary[DataManager, _Overrides] = weakref.WeakKeyDictionary()
+
+
 @contextmanager
 def override(
     dm: DataManager,
@@ -39,28 +66,57 @@ def override(
     """Replace services and resources of ``dm`` inside the block; restore them afterwards.
 
     A name that was not registered before is registered for the block and
-    removed afterwards. Overrides nest. The replacement is global to ``dm``:
+    removed afterwards. Overrides nest, and may end in any order (pytest
+    tears fixtures down in reverse order of set-up, which need not be the
+    order the overrides began): when a block ends, each of its names goes
+    back to the newest block still active for it, else to what was
+    registered before the first. The replacement is global to ``dm``:
     requests served by a test client or a server thread in the block see it.
     """
-    saved_services = {name: dm._dal._services.get(name, _MISSING) for name in services or {}}
-    saved_resources = {name: dm.get_resource(name) or _MISSING for name in resources or {}}
+    state = _ACTIVE.get(dm)
+    if state is None:
+        state = _ACTIVE[dm] = _Overrides()
+    layer = _Layer(services or {}, resources or {})
+    for name in layer.services:
+        if not any(name in active.services for active in state.layers):
+            state.base_services[name] = dm._dal._services.get(name, _MISSING)
+    for name in layer.resources:
+        if not any(name in active.resources for active in state.layers):
+            state.base_resources[name] = dm.get_resource(name) or _MISSING
+    state.layers.append(layer)
     try:
-        for name, service in (services or {}).items():
+        for name, service in layer.services.items():
             dm.replace_service(name, service)
-        for name, resource in (resources or {}).items():
+        for name, resource in layer.resources.items():
             dm.replace_resource(name, resource)
         yield dm
     finally:
-        for name, old_service in saved_services.items():
-            if old_service is _MISSING:
-                _remove_service(dm, name)
-            else:
-                dm.replace_service(name, old_service)
-        for name, old_resource in saved_resources.items():
-            if old_resource is _MISSING:
-                _remove_resource(dm, name)
-            else:
-                dm.replace_resource(name, old_resource)
+        _end(dm, state, layer)
+
+
+def _end(dm: DataManager, state: _Overrides, layer: _Layer) -> None:
+    """Remove ``layer``; give each of its names the newest remaining replacement or the original."""
+    state.layers = [active for active in state.layers if active is not layer]
+    for name in layer.services:
+        newer = [active.services[name] for active in state.layers if name in active.services]
+        if newer:
+            dm.replace_service(name, newer[-1])
+            continue
+        old_service = state.base_services.pop(name)
+        if old_service is _MISSING:
+            _remove_service(dm, name)
+        else:
+            dm.replace_service(name, old_service)
+    for name in layer.resources:
+        newer_resources = [a.resources[name] for a in state.layers if name in a.resources]
+        if newer_resources:
+            dm.replace_resource(name, newer_resources[-1])
+            continue
+        old_resource = state.base_resources.pop(name)
+        if old_resource is _MISSING:
+            _remove_resource(dm, name)
+        else:
+            dm.replace_resource(name, old_resource)
 
 
 def _remove_service(dm: DataManager, name: str) -> None:

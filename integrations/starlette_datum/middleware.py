@@ -9,7 +9,7 @@ from functools import partial
 from inspect import isawaitable
 from typing import Any
 
-from polydatum import DataAccessLayer, DataManager, lazy
+from polydatum import DataAccessLayer, DataManager
 from polydatum.lifecycle import RequestScope, status_for
 from polydatum.util import describe
 from starlette.requests import ClientDisconnect, HTTPConnection, Request
@@ -103,11 +103,15 @@ class DatumMiddleware:
         # The HTTP path is inlined here: each extra call is a measurable share of a request.
         var = self._context_var
         previous = var.get()
-        request = Request(scope, receive)
-        extra = await self._extra_meta(request) if self.meta is not None else None
-        request_scope = self._request_scope(scope, request, extra)
+        if self.meta is not None:
+            request: Request | None = Request(scope, receive)
+            extra = await self._extra_meta(request)  # type: ignore[arg-type]
+        else:
+            request = extra = None  # meta.request is built if a service reads it
+        request_scope = self._request_scope(scope, request, extra, receive)
         try:
-            await request_scope.aopen()
+            if not request_scope.try_open():  # opens without awaiting unless needed
+                await request_scope.aopen()
         except BaseException:
             scope.pop(REQUEST_SCOPE_KEY, None)
             raise
@@ -130,7 +134,8 @@ class DatumMiddleware:
                 return
             if kind in _BODY and not message.get("more_body", False) and not request_scope.closed:
                 try:
-                    await request_scope.aclose()
+                    if not request_scope.try_close():  # closes without awaiting unless needed
+                        await request_scope.aclose()
                 except BaseException as err:
                     # Nothing went out unless the body was streaming: the app stops here
                     # and the error reaches the server, which answers 500 or drops the
@@ -205,14 +210,33 @@ class DatumMiddleware:
         return extra
 
     def _request_scope(
-        self, scope: Scope, conn: HTTPConnection, extra: Mapping[str, Any] | None
+        self,
+        scope: Scope,
+        conn: HTTPConnection | None,
+        extra: Mapping[str, Any] | None,
+        receive: Receive | None = None,
     ) -> RequestScope:
-        """Create the connection's RequestScope (meta: request, lazy user, extras); publish it."""
-        values: dict[str, Any] = {"request": conn}
+        """Create the connection's RequestScope (meta: request, user, extras); publish it.
+
+        Without ``conn``, ``meta.request`` is built on first read. The user is
+        read from the scope now if AuthenticationMiddleware ran before us, else
+        on first read (an authentication middleware inside ours may set it).
+        """
+        values: dict[str, Any] = {}
+        later: dict[str, Any] = {}  # plain callables, called on first read
+        if conn is not None:
+            values["request"] = conn
+        else:
+            later["request"] = partial(Request, scope, receive)  # type: ignore[arg-type]
+        if "user" in scope:
+            values["user"] = scope["user"]
+        else:
+            later["user"] = partial(scope.get, "user")
         if extra:
             values.update(extra)
-        lazy_user = None if "user" in values else {"user": lazy(partial(scope.get, "user"))}
-        request_scope = RequestScope(self.data_manager, values, lazy_user)
+            for key in extra:
+                later.pop(key, None)
+        request_scope = RequestScope(self.data_manager, values, later)
         scope[REQUEST_SCOPE_KEY] = request_scope
         state = scope.get("state")
         if state is None:

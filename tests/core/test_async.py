@@ -210,16 +210,37 @@ async def test_async_setup_failure_tears_down_earlier_middleware(
     assert dm.get_active_context() is None
 
 
-def test_sync_exit_of_async_context_is_refused(dm: DataManager) -> None:
-    """Closing an `async with` context with a plain __exit__ raises, naming the fix."""
+def test_sync_exit_of_async_context_with_async_parts_is_refused(dm: DataManager) -> None:
+    """Closing with a plain __exit__ a context that set up async parts raises, naming the fix."""
+
+    async def ar(ctx: Any) -> AsyncIterator[int]:
+        yield 1
+
+    dm.register_resources(ar=ar)
 
     async def scenario() -> None:
         ctx = await dm.context().__aenter__()
-        with pytest.raises(RuntimeError, match="close it the same way"):
+        await ctx.aget("ar")
+        with pytest.raises(RuntimeError, match="close it with `async with`"):
             ctx.__exit__(None, None, None)
         await ctx.__aexit__(None, None, None)
+        assert dm.get_active_context() is None
 
     asyncio.run(scenario())
+
+
+def test_async_context_without_async_parts_may_close_sync(dm: DataManager, rec: Recorder) -> None:
+    """An `async with` context that set up only sync parts can be closed with __exit__."""
+    dm.register_resources(sr=rec.resource("sr"))
+
+    async def scenario() -> None:
+        ctx = await dm.context().__aenter__()
+        assert ctx.sr == "sr-value"
+        assert ctx.__exit__(None, None, None) is False
+        assert dm.get_active_context() is None
+
+    asyncio.run(scenario())
+    assert rec.events == ["sr setup", "sr teardown"]
 
 
 async def test_cancelled_task_tears_everything_down(dm: DataManager, rec: Recorder) -> None:

@@ -144,3 +144,23 @@ def test_datum_manager_fixture_can_be_overridden(pytester: pytest.Pytester) -> N
     )
     pytester.makepyfile(test_it="def test_x(dal):\n    assert dal.greeter.db() == 'real db'\n")
     pytester.runpytest(*ISOLATED).assert_outcomes(passed=1)
+
+
+def test_override_made_after_the_tracker_started_is_undone(project: pytest.Pytester) -> None:
+    """An override made in the body of a test also using datum_tracker leaves nothing behind."""
+    project.makepyfile(
+        test_it="""
+        import myapp
+
+        ORIGINAL = myapp.dm.get_resource("db")
+
+        def test_a(datum_override, datum_tracker, dal):
+            datum_override.resource("db", lambda ctx: (yield "fake db"))
+            assert dal.greeter.db() == "fake db"
+
+        def test_b_sees_the_original(datum_manager, dal):
+            assert datum_manager.get_resource("db") is ORIGINAL
+            assert dal.greeter.db() == "real db"
+        """
+    )
+    project.runpytest(*ISOLATED).assert_outcomes(passed=2)

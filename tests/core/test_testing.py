@@ -162,3 +162,27 @@ def test_tracker_restores_the_original_resources(greeter_dm: DataManager) -> Non
     with ResourceTracker(greeter_dm):
         assert greeter_dm.get_resource("db") is not original
     assert greeter_dm.get_resource("db") is original
+
+
+def test_overrides_ended_out_of_order_restore_the_original(greeter_dm: DataManager) -> None:
+    """Blocks ended in another order than they began still leave the originals registered."""
+    original = greeter_dm.get_resource("db")
+    service = greeter_dm._dal._services["greeter"]
+    outer = override(greeter_dm, resources={"db": lambda c: (yield "outer")})
+    tracker = ResourceTracker(greeter_dm)
+    inner = override(
+        greeter_dm, services={"greeter": Fake()}, resources={"db": lambda c: (yield 2)}
+    )
+    outer.__enter__()
+    tracker.__enter__()
+    inner.__enter__()
+    # pytest tears fixtures down in reverse order of set-up, so the tracker ends first.
+    tracker.__exit__(None, None, None)
+    with greeter_dm.dal() as dal:
+        assert (dal.greeter.hello(), dal.greeter._ctx.db) == ("fake", 2)  # inner still active
+    outer.__exit__(None, None, None)
+    with greeter_dm.dal() as dal:
+        assert (dal.greeter.hello(), dal.greeter._ctx.db) == ("fake", 2)
+    inner.__exit__(None, None, None)
+    assert greeter_dm.get_resource("db") is original
+    assert greeter_dm._dal._services["greeter"] is service

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask, request, send_file, stream_with_context
 from polydatum import DataAccessContext
 
-from .conftest import Recorder
+from .conftest import CommitFailed, Recorder
 
 
 def _generator_app(app: Flask, rec: Recorder, seen: list[DataAccessContext | None]) -> None:
@@ -88,12 +88,13 @@ def test_head_request_on_a_stream_closes_the_context(app: Flask, rec: Recorder) 
 def test_failed_commit_after_stream_is_logged(
     app: Flask, rec: Recorder, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A commit failing after the body went out can only be logged; the connection still closes."""
+    """A commit failing after the last chunk is logged and raised, so the server drops the link."""
     rec.fail_commit = True
     _generator_app(app, rec, [])
     response = app.test_client().get("/")
     with caplog.at_level(logging.ERROR, logger="polydatum"):
-        response.get_data()
+        with pytest.raises(CommitFailed):
+            response.get_data()
         response.close()
     assert response.status_code == 200
     assert "CommitFailed" in caplog.text

@@ -2,6 +2,9 @@
 
 ``polydatum.contrib.sqlalchemy`` (extra ``sqlalchemy``): per-context SQLAlchemy
 connections or sessions and a middleware that makes each context one transaction.
+
+``polydatum.contrib.celery`` (extra ``celery``): a base task class that runs each
+Celery task in a context of its own, on behalf of the user who sent it.
 """
 
 from __future__ import annotations

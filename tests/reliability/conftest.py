@@ -1,0 +1,22 @@
+"""Leave out the reliability modules whose frameworks or servers are not installed."""
+
+from __future__ import annotations
+
+from importlib.util import find_spec
+
+_WEB = ("flask", "django", "starlette", "fastapi", "httpx")
+_NEEDS = {
+    "test_flask_faults.py": _WEB,
+    "test_django_faults.py": _WEB,
+    "test_starlette_faults.py": _WEB,
+    "test_fastapi_faults.py": _WEB,
+    "test_isolation.py": (*_WEB, "hypothesis"),
+    "test_overrides_reach_requests.py": _WEB,
+    "test_docs_testing.py": _WEB,
+    "test_server_faults.py": (*_WEB, "gunicorn", "uvicorn"),
+    "test_soak.py": (*_WEB, "gunicorn", "uvicorn", "sqlalchemy", "psycopg"),
+}
+
+collect_ignore = [
+    name for name, modules in _NEEDS.items() if any(find_spec(m) is None for m in modules)
+]

@@ -1,0 +1,83 @@
+"""Fault matrix for Starlette: a failure at each phase of a request, async and sync endpoints.
+
+Real Starlette app; each cell is served over ASGI as a server would (spec 2.3),
+the next request goes through httpx's ASGITransport. See ``faults.py`` for
+what each cell must give.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from polydatum.testing import ResourceTracker
+from starlette.applications import Starlette
+
+from .asgi_driver import serve
+from .fault_apps import starlette_app
+from .faults import PHASES, STREAMED, Faults, Outcome, check_cell, check_next_request_ok
+
+pytestmark = pytest.mark.anyio
+
+#: What DatumMiddleware throws into the context when the client left mid-stream.
+DISCONNECT = "ClientDisconnect(The response ended before its body was complete.)"
+
+
+@pytest.fixture
+def faults() -> Faults:
+    """A fresh fault-injecting DataManager."""
+    return Faults()
+
+
+@pytest.fixture
+def tracker(faults: Faults) -> Iterator[ResourceTracker]:
+    """Counts set-ups and teardowns of the DataManager's resources."""
+    with ResourceTracker(faults.dm) as tracker:
+        yield tracker
+
+
+@pytest.fixture
+def app(faults: Faults) -> Starlette:
+    """A fresh app around the fault-injecting DataManager."""
+    return starlette_app(faults)
+
+
+async def next_request(app: Starlette, path: str) -> Outcome:
+    """GET ``path`` with httpx over ASGITransport."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get(path, headers={"x-user": "ann"})
+    return Outcome(response.status_code, response.text)
+
+
+def path_of(phase: str, kind: str) -> str:
+    return f"/{kind}/{'stream' if phase in STREAMED else 'work'}"
+
+
+@pytest.mark.parametrize("kind", ["async", "sync"])
+@pytest.mark.parametrize("phase", PHASES)
+async def test_fault_cell(
+    phase: str,
+    kind: str,
+    faults: Faults,
+    tracker: ResourceTracker,
+    app: Starlette,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A failure at this phase gives its status, reaches middleware, tears down once, no leak."""
+    faults.phase = phase
+    outcome = await serve(app, path_of(phase, kind), leave_after_first=phase == "client disconnect")
+    check_cell(faults, tracker, phase, outcome, caplog, disconnect=DISCONNECT)
+
+
+@pytest.mark.parametrize("kind", ["async", "sync"])
+@pytest.mark.parametrize("phase", PHASES)
+async def test_next_request_succeeds(
+    phase: str, kind: str, faults: Faults, tracker: ResourceTracker, app: Starlette
+) -> None:
+    """After a failure at this phase, the next request on the same app succeeds."""
+    faults.phase = phase
+    await serve(app, path_of(phase, kind), leave_after_first=phase == "client disconnect")
+    faults.reset()
+    check_next_request_ok(faults, tracker, await next_request(app, f"/{kind}/work"))
