@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from .config import DATABASE_URL_ENV, database_url
 from .notes import issue_token, prepare_database
@@ -22,7 +23,7 @@ DEMO_USER = "demo"
 DJANGO_SETTINGS = "example_apps.django_app.settings"
 ROOT = Path(__file__).resolve().parent.parent
 
-# The server command for each app; {host}, {port} and {workers} are filled in.
+# How each app is served: the server, then its app target and options.
 SERVERS = {
     "flask": ["gunicorn", "example_apps.flask_app:create_app()"],
     "django": ["gunicorn", "example_apps.django_app.wsgi:application"],
@@ -32,6 +33,7 @@ SERVERS = {
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Read the command line; exit with a usage message when it is wrong."""
     parser = argparse.ArgumentParser(
         prog="python -m example_apps", description="Serve the notes API (see docs/examples.md)."
     )
@@ -76,8 +78,11 @@ def server_command(args: argparse.Namespace) -> list[str]:
 
 
 def no_control_socket_option() -> list[str]:
-    # gunicorn 25+ opens a control socket at one path per user, which several
-    # servers on one machine would fight over; the apps do not use it.
+    """Return gunicorn's option that turns its control socket off, if it has one.
+
+    gunicorn 25+ opens a control socket at one path per user, which several
+    servers on one machine would fight over; the apps do not use it.
+    """
     from gunicorn.config import KNOWN_SETTINGS  # type: ignore[import-untyped]
 
     known = any(setting.name == "control_socket_disable" for setting in KNOWN_SETTINGS)
@@ -85,10 +90,16 @@ def no_control_socket_option() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Prepare the database, issue a token, then serve (or print the token)."""
     args = parse_args(argv)
     url = args.database_url or database_url()
-    prepare_database(url)
-    token = issue_token(url, args.user)
+    try:
+        prepare_database(url)
+        token = issue_token(url, args.user)
+    except (ArgumentError, NoSuchModuleError, OperationalError) as err:
+        sys.exit(
+            f"Can not use the database {url!r}: {err}\nCheck --database-url / ${DATABASE_URL_ENV}."
+        )
     if args.command == "token":
         print(token)
         return
