@@ -89,6 +89,14 @@ def no_control_socket_option() -> list[str]:
     return ["--no-control-socket"] if known else []
 
 
+def _shown(url: str) -> str:
+    """``url`` without its password, for printing."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return repr(url)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Prepare the database, issue a token, then serve (or print the token)."""
     args = parse_args(argv)
@@ -98,14 +106,14 @@ def main(argv: list[str] | None = None) -> None:
         token = issue_token(url, args.user)
     except (ArgumentError, NoSuchModuleError, OperationalError) as err:
         sys.exit(
-            f"Can not use the database {url!r}: {err}\nCheck --database-url / ${DATABASE_URL_ENV}."
+            f"Can not use the database {_shown(url)}: {err}\n"
+            f"Check --database-url / ${DATABASE_URL_ENV}."
         )
     if args.command == "token":
         print(token)
         return
     command = server_command(args)
-    shown = make_url(url).render_as_string(hide_password=True)
-    print(f"Database: {shown}")
+    print(f"Database: {_shown(url)}")
     print(f'Demo user "{args.user}", token: {token}')
     target = next(arg for arg in command[3:] if not arg.startswith("-"))
     print(f"Serving {args.framework} ({target}) with {command[2]}")
