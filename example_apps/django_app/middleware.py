@@ -1,11 +1,10 @@
-"""The two middleware around ``DatumMiddleware``, and the meta it adds to each request."""
+"""The middleware that answers service errors in JSON, and the meta of each request."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from django.http import HttpRequest, HttpResponseBase, JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.utils.deprecation import MiddlewareMixin
 from django_datum import get_data_manager
 from polydatum import ServiceError
@@ -14,7 +13,7 @@ from example_apps.notes import user_meta
 
 from .errors import json_error
 
-__all__ = ["ServiceErrorMiddleware", "SyncRequestMiddleware", "request_meta"]
+__all__ = ["ServiceErrorMiddleware", "request_meta"]
 
 
 def request_meta(request: HttpRequest) -> dict[str, Any]:
@@ -31,24 +30,3 @@ class ServiceErrorMiddleware(MiddlewareMixin):
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> JsonResponse | None:
         return json_error(exception) if isinstance(exception, ServiceError) else None
-
-
-class SyncRequestMiddleware:
-    """Under ASGI, run ``DatumMiddleware`` and the views in one worker thread per request.
-
-    Listed below ``DatumMiddleware``. Being sync-only, it makes Django run
-    the middleware above it that can be either (``DatumMiddleware``) in sync
-    mode too, so the request's context opens, runs the sync views and
-    commits in the request's worker thread instead of committing on the
-    event loop, where a blocking COMMIT would hold up every other request.
-    Under WSGI it changes nothing.
-    """
-
-    sync_capable = True
-    async_capable = False
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        return self.get_response(request)

@@ -16,7 +16,6 @@ INSTALLED_APPS = ["django_datum"]  # its system checks run at start-up
 MIDDLEWARE = [
     "example_apps.django_app.middleware.ServiceErrorMiddleware",  # errors in JSON
     "django_datum.middleware.DatumMiddleware",  # one data context per request
-    "example_apps.django_app.middleware.SyncRequestMiddleware",  # ASGI: commit off the loop
 ]
 # No CSRF middleware: clients authenticate with a Bearer token, never a cookie.
 
