@@ -270,7 +270,9 @@ def _measure(
                 "server": name,
                 "by hand req/s": round(rps_theirs),
                 "polydatum req/s": round(rps_ours),
-                "ratio": rps_ours / rps_theirs,
+                # Each round runs both variants back to back: their ratio is paired
+                # (it shares the machine's load of the moment), then the median.
+                "ratio": statistics.median(o[0] / t[0] for o, t in zip(ours, theirs, strict=True)),
                 "by hand p99 ms": _p99(theirs),
                 "polydatum p99 ms": _p99(ours),
                 "by hand CPU us/req": round(cpu_theirs),
