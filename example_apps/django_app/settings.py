@@ -10,7 +10,8 @@ from example_apps.notes import MAX_BODY_BYTES
 # Nothing here is signed (no sessions, no cookies): a per-process key is enough.
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50)
 DEBUG = False
-ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
+# Comma-separated; add your host name when serving beyond this machine (--host 0.0.0.0).
+ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
 
 INSTALLED_APPS = ["django_datum"]  # its system checks run at start-up
 MIDDLEWARE = [
