@@ -69,7 +69,9 @@ def bare_app() -> tuple[ASGI, dict[str, Any]]:
     return Starlette(routes=[Route("/", endpoint)]), {}
 
 
-def polydatum_app() -> tuple[ASGI, dict[str, Any]]:
+def polydatum_app(
+    dal_of: Callable[[Request], Any] = lambda request: request.state.dal,
+) -> tuple[ASGI, dict[str, Any]]:
     """Starlette + DatumMiddleware; a service reads the lazily set-up resource."""
     from polydatum import DataAccessContext, DataManager, Service
     from starlette_datum import DatumMiddleware
@@ -90,11 +92,19 @@ def polydatum_app() -> tuple[ASGI, dict[str, Any]]:
     dm.register_services(things=Things())
 
     async def endpoint(request: Request) -> PlainTextResponse:
-        request.state.dal.things.ping()
+        dal_of(request).things.ping()
         return ok()
 
     middleware = [Middleware(DatumMiddleware, data_manager=dm)]
     return Starlette(routes=[Route("/", endpoint)], middleware=middleware), {}
+
+
+def polydatum_get_dal_app() -> tuple[ASGI, dict[str, Any]]:
+    """As ``polydatum_app``, reaching the DAL with ``get_dal(request)`` (no ``request.state``)."""
+    from starlette_datum import get_dal
+
+    app, state = polydatum_app(lambda request: get_dal(request))
+    return app, state
 
 
 def svcs_app() -> tuple[ASGI, dict[str, Any]]:
@@ -138,6 +148,7 @@ def dishka_app() -> tuple[ASGI, dict[str, Any]]:
 VARIANTS: dict[str, Callable[[], tuple[ASGI, dict[str, Any]]]] = {
     "bare Starlette": bare_app,
     "+ polydatum": polydatum_app,
+    "+ polydatum (get_dal)": polydatum_get_dal_app,
     "+ svcs": svcs_app,
     "+ dishka": dishka_app,
 }
@@ -215,10 +226,10 @@ def main(iterations: int = ITERATIONS, repeats: int = REPEATS) -> list[dict[str,
 
 def _print(rows: list[dict[str, Any]]) -> None:
     print(f"Starlette, per request, median of {REPEATS} x {ITERATIONS:,} requests")
-    print(f"{'variant':<16} {'us/request':>10} {'overhead us':>12} {'overhead %':>11}")
+    print(f"{'variant':<22} {'us/request':>10} {'overhead us':>12} {'overhead %':>11}")
     for row in rows:
         print(
-            f"{row['variant']:<16} {row['us_per_request']:>10.2f} "
+            f"{row['variant']:<22} {row['us_per_request']:>10.2f} "
             f"{row['overhead_us']:>+12.2f} {row['overhead_pct']:>+10.1f}%"
         )
 

@@ -209,13 +209,14 @@ class DataAccessContext:
         if type(gen) is GeneratorType:
             value = next(gen, _MISSING)
         else:
-            self._awaits = True
-            self._state = _AACTIVE
             value = _MISSING
             async for value in gen:  # type: ignore[union-attr]  # noqa: B007
                 break
         if value is _MISSING:
             raise ResourceSetupException(f"Resource {name!r} did not yield on setup.")
+        if type(gen) is not GeneratorType:
+            self._awaits = True  # set up: closing must now await it
+            self._state = _AACTIVE
         self._resource_generators[name] = gen
         self.__dict__[name] = value
         return value
@@ -320,7 +321,9 @@ class DataAccessContext:
         collected, logged and never propagate.
         """
         if self._state != _ACTIVE or self._token is None:
-            self._begin_exit_slow()
+            if self._state == _AACTIVE:
+                return self._close_async_parts(exc_type, exc_value, traceback)
+            self._begin_exit()
         self._state = _EXITING
         if exc_type is not None and exc_value is None:
             exc_value = exc_type()
@@ -364,13 +367,31 @@ class DataAccessContext:
             return False
         raise exc_value
 
-    def _begin_exit_slow(self) -> None:
-        if self._state == _AACTIVE:
+    def _close_async_parts(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        """Close with ``__exit__`` a context that set up async parts: in a fresh event loop.
+
+        This happens when sync code opened the context and an async view set
+        up an async resource in a loop of its own (Django under WSGI, say).
+        Inside a running event loop, ``async with`` is the only way.
+        """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
             raise RuntimeError(
                 "This context set up async middleware or resources; close it with "
                 "`async with` (or `await ctx.__aexit__(...)`)."
             )
-        self._begin_exit()
+        # The fresh loop runs in a copy of this contextvars.Context: stop being
+        # active here first; closing makes the context active in the copy.
+        self._detach()
+        return asyncio.run(self.__aexit__(exc_type, exc_value, traceback))
 
     def _resource_failed(self, name: str) -> None:
         info: Any = sys.exc_info()
@@ -395,11 +416,12 @@ class DataAccessContext:
                 if type(gen) is GeneratorType:
                     value = next(gen, _MISSING)
                 elif type(gen) is AsyncGeneratorType:
-                    self._awaits = True
-                    self._state = _AACTIVE
                     value = _MISSING
                     async for value in gen:  # noqa: B007 - take the first value only
                         break
+                    if value is not _MISSING:
+                        self._awaits = True  # set up: closing must now await it
+                        self._state = _AACTIVE
                 else:
                     raise MiddlewareSetupException(
                         f"Middleware {describe(middleware)} returned {type(gen).__name__}, "
