@@ -43,7 +43,9 @@ def run_worker(db_url: str, pool: str, concurrency: int) -> Iterator[App]:
         forget_queue(queue)
 
 
-@pytest.fixture(scope="module")
+# Function scope: two test workers alive at once in one process share Celery's global
+# shutdown flag, and one may then fail to stop in time.
+@pytest.fixture
 def threads(db_url: str) -> Iterator[App]:
     """A worker with the threads pool, 4 threads."""
     yield from run_worker(db_url, "threads", 4)
