@@ -8,8 +8,7 @@ _WEB = ("flask", "django", "starlette", "fastapi", "httpx")
 _NEEDS = {
     "test_flask_faults.py": _WEB,
     "test_django_faults.py": _WEB,
-    "test_starlette_faults.py": _WEB,
-    "test_fastapi_faults.py": _WEB,
+    "test_asgi_faults.py": _WEB,
     "test_isolation.py": (*_WEB, "hypothesis"),
     "test_overrides_reach_requests.py": _WEB,
     "test_docs_testing.py": _WEB,

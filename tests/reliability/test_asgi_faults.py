@@ -1,8 +1,8 @@
-"""Fault matrix for FastAPI: a failure at each phase of a request, ``async def`` and ``def``.
+"""Fault matrix for Starlette and FastAPI: a failure at each phase, async and sync endpoints.
 
-Real FastAPI app using the ``DAL`` dependency; each cell is served over ASGI as a
-server would (spec 2.3), the next request goes through httpx's ASGITransport.
-See ``faults.py`` for what each cell must give.
+Real Starlette and FastAPI apps (FastAPI through its ``DAL`` dependency); each
+cell is served over ASGI as a server would (spec 2.3), the next request goes
+through httpx's ASGITransport. See ``faults.py`` for what each cell must give.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from polydatum.testing import ResourceTracker
+from starlette.applications import Starlette
 
 from .asgi_driver import serve
-from .fault_apps import fastapi_app
+from .fault_apps import fastapi_app, starlette_app
 from .faults import PHASES, STREAMED, Faults, Outcome, check_cell, check_next_request_ok
 
 pytestmark = pytest.mark.anyio
@@ -37,13 +37,14 @@ def tracker(faults: Faults) -> Iterator[ResourceTracker]:
         yield tracker
 
 
-@pytest.fixture
-def app(faults: Faults) -> FastAPI:
-    """A fresh app around the fault-injecting DataManager."""
-    return fastapi_app(faults)
+@pytest.fixture(params=["starlette", "fastapi"])
+def app(request: pytest.FixtureRequest, faults: Faults) -> Starlette:
+    """A fresh Starlette or FastAPI app around the fault-injecting DataManager."""
+    build = starlette_app if request.param == "starlette" else fastapi_app
+    return build(faults)
 
 
-async def next_request(app: FastAPI, path: str) -> Outcome:
+async def next_request(app: Starlette, path: str) -> Outcome:
     """GET ``path`` with httpx over ASGITransport."""
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -62,7 +63,7 @@ async def test_fault_cell(
     kind: str,
     faults: Faults,
     tracker: ResourceTracker,
-    app: FastAPI,
+    app: Starlette,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A failure at this phase gives its status, reaches middleware, tears down once, no leak."""
@@ -74,7 +75,7 @@ async def test_fault_cell(
 @pytest.mark.parametrize("kind", ["async", "sync"])
 @pytest.mark.parametrize("phase", PHASES)
 async def test_next_request_succeeds(
-    phase: str, kind: str, faults: Faults, tracker: ResourceTracker, app: FastAPI
+    phase: str, kind: str, faults: Faults, tracker: ResourceTracker, app: Starlette
 ) -> None:
     """After a failure at this phase, the next request on the same app succeeds."""
     faults.phase = phase
