@@ -69,9 +69,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help=f"Celery broker (default: ${CELERY_BROKER_URL_ENV}; none: words are not counted)",
     )
-    args, args.celery_args = parser.parse_known_args(argv)
-    if args.celery_args and args.command != "worker":
-        parser.error(f"unrecognized arguments: {' '.join(args.celery_args)}")
+    args, celery_args = parser.parse_known_args(argv)
+    if celery_args and args.command != "worker":
+        parser.error(f"unrecognized arguments: {' '.join(celery_args)}")
+    args.celery_args = celery_args  # passed on to `celery worker`
     if args.command == "worker" and not (args.broker_url or broker_url()):
         parser.error(
             f"worker needs a Celery broker: set ${CELERY_BROKER_URL_ENV} or pass --broker-url, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -45,3 +46,19 @@ def test_asgi_is_refused_for_flask() -> None:
     result = _runner("--framework", "flask", "--asgi")
     assert result.returncode == 2
     assert "--asgi is for --framework django" in result.stderr
+
+
+def test_worker_without_a_broker_is_refused() -> None:
+    """``worker`` with no broker configured fails at once, saying how to configure one."""
+    command = [sys.executable, "-m", "example_apps", "worker"]
+    env = {k: v for k, v in os.environ.items() if k != "CELERY_BROKER_URL"}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "worker needs a Celery broker: set $CELERY_BROKER_URL" in result.stderr
+
+
+def test_celery_options_are_refused_for_the_server() -> None:
+    """Options the runner does not know are refused unless they follow ``worker``."""
+    result = _runner("token", "--without-mingle")
+    assert result.returncode == 2
+    assert "unrecognized arguments: --without-mingle" in result.stderr
