@@ -1,8 +1,8 @@
 """The example apps with Celery: a real worker counts each note's words after the request committed.
 
-One worker (``python -m example_apps worker``, solo pool) and, in turn, the
-Flask app under gunicorn and the Starlette app under uvicorn, all on one
-SQLite file and a redis queue of their own. The tests talk HTTP to the apps
+One worker (``python -m example_apps worker``, solo pool) and, in turn, each
+app under its server (Flask and Django under gunicorn, Django and Starlette
+under uvicorn), all on one SQLite file and a redis queue of their own. The tests talk HTTP to the apps
 and wait, bounded, for the worker's count to show in the note.
 """
 
@@ -104,11 +104,11 @@ def worker(
         control.close()
 
 
-@pytest.fixture(scope="module", params=["flask", "starlette"])
+@pytest.fixture(scope="module", params=["flask", "django", "django-asgi", "starlette"])
 def ann(
     request: pytest.FixtureRequest, worker: Worker, database_url: str, celery_env: dict[str, str]
 ) -> Iterator[httpx.Client]:
-    """A client of ann's on the app (Flask under gunicorn, Starlette under uvicorn)."""
+    """A client of ann's on one app under its server, sending tasks to the worker's queue."""
     with ExitStack() as stack:
         server = stack.enter_context(serve(request.param, database_url, celery=celery_env))
         token = issue_token(database_url, "ann")
