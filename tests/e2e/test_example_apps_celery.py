@@ -2,8 +2,9 @@
 
 One worker (``python -m example_apps worker``, solo pool) and, in turn, each
 app under its server (Flask and Django under gunicorn, Django and Starlette
-under uvicorn), all on one SQLite file and a redis queue of their own. The tests talk HTTP to the apps
-and wait, bounded, for the worker's count to show in the note.
+under uvicorn), all on one SQLite file and a redis queue of their own. The
+tests talk HTTP to the apps and wait, bounded, for the worker's count to
+show in the note.
 """
 
 from __future__ import annotations

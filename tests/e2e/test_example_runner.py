@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from example_apps.notes import prepare_database
 from example_apps.notes.statements import token_sha256
 from example_apps.notes.wiring import make_engine
 
@@ -62,3 +63,24 @@ def test_celery_options_are_refused_for_the_server() -> None:
     result = _runner("token", "--without-mingle")
     assert result.returncode == 2
     assert "unrecognized arguments: --without-mingle" in result.stderr
+
+
+def test_prepare_database_adds_the_word_count_to_an_older_notes_table(tmp_path: Path) -> None:
+    """A notes table made before ``words`` existed gets the column, its rows kept, null."""
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "CREATE TABLE notes (id INTEGER PRIMARY KEY, owner_id INTEGER,"
+                    " title VARCHAR(200), body TEXT)"
+                )
+            )
+            conn.execute(text("INSERT INTO notes VALUES (1, 1, 'old', 'a b')"))
+        prepare_database(url)
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT id, words FROM notes")).all()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in rows] == [(1, None)]
