@@ -1,9 +1,10 @@
-"""Sync services (Flask, Django): all the notes logic, on the context's connection ``db``.
+"""Sync services (Flask, Django, the worker): all the notes logic, on the context's ``db``.
 
 Each method reads the authenticated user from ``meta.user`` first (loading it
-from the request's token on first read), then checks its input, then runs one
-statement. The request's transaction commits when the request ends cleanly
-and rolls back when a service raises, so a failed request writes nothing.
+from the request's token on first read; in a task, from the id it carried),
+then checks its input, then runs one statement. The request's transaction
+commits when the request ends cleanly and rolls back when a service raises,
+so a failed request writes nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .errors import Unauthorized
 from .statements import User
 from .validation import parse_bearer, parse_note, parse_note_id, parse_page
 
-__all__ = ["AfterWrite", "Notes", "Users", "count_words", "new_token", "not_found", "require_user"]
+__all__ = ["AfterWrite", "Notes", "Users", "new_token", "not_found", "require_user", "word_count"]
 
 #: Called with a note's id and owner after a service wrote it, inside the request's context.
 AfterWrite = Callable[[int, User], None]
@@ -38,7 +39,7 @@ def not_found(note_id: int) -> NotFound:
     return NotFound(f"No note {note_id}.")
 
 
-def count_words(body: str) -> int:
+def word_count(body: str) -> int:
     """Return how many words ``body`` has (runs of non-blank characters)."""
     return len(body.split())
 
@@ -142,7 +143,7 @@ class Notes(Service):
         row = self._db.execute(sql.select_note(user, note_id)).mappings().first()
         if row is None:
             raise not_found(note_id)
-        words = count_words(row["body"])
+        words = word_count(row["body"])
         self._db.execute(sql.set_words(user, note_id, row["body"], words))
         return words
 
