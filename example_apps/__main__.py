@@ -3,7 +3,9 @@
 ``python -m example_apps`` creates the tables, gives the demo user a new
 token, prints it and the URL, then runs the app under its server (the
 process becomes the server; stop it with Ctrl-C). ``python -m example_apps
-token`` only prints a new token.
+token`` only prints a new token. ``python -m example_apps worker`` runs the
+Celery worker that counts the notes' words (needs ``$CELERY_BROKER_URL``);
+arguments the runner does not know are passed on to ``celery worker``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
-from .config import DATABASE_URL_ENV, database_url
+from .config import CELERY_BROKER_URL_ENV, DATABASE_URL_ENV, broker_url, database_url
 from .notes import issue_token, prepare_database
 
 DEMO_USER = "demo"
@@ -30,6 +32,7 @@ SERVERS = {
     "django-asgi": ["uvicorn", "example_apps.django_app.asgi:application", "--lifespan", "off"],
     "starlette": ["uvicorn", "--factory", "example_apps.starlette_app:create_app"],
 }
+CELERY_APP = "example_apps.tasks:celery_app"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -40,16 +43,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "command",
         nargs="?",
-        choices=["serve", "token"],
+        choices=["serve", "token", "worker"],
         default="serve",
-        help="serve (default), or token: print a new token for --user and exit",
+        help="serve (default); token: print a new token for --user and exit; "
+        "worker: run the Celery worker that counts words",
     )
     parser.add_argument("--framework", choices=["flask", "django", "starlette"], default="flask")
     parser.add_argument("--asgi", action="store_true", help="Django only: uvicorn, not gunicorn")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument(
-        "--workers", type=int, default=None, help="server processes (gunicorn 2, uvicorn 1)"
+        "--workers",
+        type=int,
+        default=None,
+        help="server processes (gunicorn 2, uvicorn 1); worker: task processes (2)",
     )
     parser.add_argument(
         "--database-url",
@@ -57,7 +64,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"SQLAlchemy URL (default: ${DATABASE_URL_ENV}, else sqlite:///notes.sqlite3)",
     )
     parser.add_argument("--user", default=DEMO_USER, help="token: the user to issue it for")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--broker-url",
+        default=None,
+        help=f"Celery broker (default: ${CELERY_BROKER_URL_ENV}; none: words are not counted)",
+    )
+    args, celery_args = parser.parse_known_args(argv)
+    if celery_args and args.command != "worker":
+        parser.error(f"unrecognized arguments: {' '.join(celery_args)}")
+    args.celery_args = celery_args  # passed on to `celery worker`
+    if args.command == "worker" and not (args.broker_url or broker_url()):
+        parser.error(
+            f"worker needs a Celery broker: set ${CELERY_BROKER_URL_ENV} or pass --broker-url, "
+            "e.g. redis://127.0.0.1:6379/0 (and the same for the server)."
+        )
     if args.asgi and args.framework != "django":
         parser.error("--asgi is for --framework django (Starlette always runs under uvicorn).")
     return args
@@ -75,6 +95,12 @@ def server_command(args: argparse.Namespace) -> list[str]:
         return command + no_control_socket_option()
     workers = args.workers or 1
     return [*command, "--host", args.host, "--port", str(args.port), "--workers", str(workers)]
+
+
+def worker_command(args: argparse.Namespace) -> list[str]:
+    """Return the command line of the Celery worker (prefork, ``--workers`` processes)."""
+    command = [sys.executable, "-m", "celery", "-A", CELERY_APP, "worker", "--loglevel", "INFO"]
+    return [*command, "--concurrency", str(args.workers or 2), *args.celery_args]
 
 
 def no_control_socket_option() -> list[str]:
@@ -98,12 +124,12 @@ def _shown(url: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Prepare the database, issue a token, then serve (or print the token)."""
+    """Prepare the database, issue a token, then serve (or print the token, or run the worker)."""
     args = parse_args(argv)
     url = args.database_url or database_url()
     try:
         prepare_database(url)
-        token = issue_token(url, args.user)
+        token = issue_token(url, args.user) if args.command != "worker" else ""
     except (ArgumentError, NoSuchModuleError, OperationalError) as err:
         sys.exit(
             f"Can not use the database {_shown(url)}: {err}\n"
@@ -112,14 +138,23 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "token":
         print(token)
         return
-    command = server_command(args)
-    print(f"Database: {_shown(url)}")
-    print(f'Demo user "{args.user}", token: {token}')
-    target = next(arg for arg in command[3:] if not arg.startswith("-"))
-    print(f"Serving {args.framework} ({target}) with {command[2]}")
-    print(f"Listening on http://{args.host}:{args.port}", flush=True)
-    # The server's workers import the app and read the same settings.
+    # The server's workers (and Celery's) import the app and read the same settings.
     env = {**os.environ, DATABASE_URL_ENV: url}
+    broker = args.broker_url or broker_url()
+    if broker:
+        env[CELERY_BROKER_URL_ENV] = broker
+    print(f"Database: {_shown(url)}")
+    if args.command == "worker":
+        command = worker_command(args)
+        print(f"Counting words with a Celery worker on {_shown(broker or '')}", flush=True)
+    else:
+        command = server_command(args)
+        print(f'Demo user "{args.user}", token: {token}')
+        target = next(arg for arg in command[3:] if not arg.startswith("-"))
+        print(f"Serving {args.framework} ({target}) with {command[2]}")
+        if not broker:
+            print(f"No ${CELERY_BROKER_URL_ENV}: notes are stored but their words not counted")
+        print(f"Listening on http://{args.host}:{args.port}", flush=True)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     if args.framework == "django":  # this project's settings, whatever the shell has
         env["DJANGO_SETTINGS_MODULE"] = DJANGO_SETTINGS

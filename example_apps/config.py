@@ -1,18 +1,29 @@
-"""Settings the three apps share, read from the environment when a server starts a worker."""
+"""Settings the three apps share, read from the environment when a server starts a worker.
+
+One DataManager per process (cached): the web app's requests and the
+``count_words`` task class (``example_apps.tasks``) must share it, so that a
+task sent from a request finds the request's context and user.
+"""
 
 from __future__ import annotations
 
 import os
+from functools import cache
 
 from polydatum import DataManager
 
-from .notes import build_async_data_manager, build_data_manager
+from .notes import User, build_async_data_manager, build_data_manager
 
 __all__ = [
+    "CELERY_BROKER_URL_ENV",
+    "CELERY_QUEUE_ENV",
     "DATABASE_URL_ENV",
+    "DEFAULT_CELERY_QUEUE",
     "DEFAULT_DATABASE_URL",
     "TEST_HOOKS_ENV",
     "async_data_manager",
+    "broker_url",
+    "celery_queue",
     "data_manager",
     "database_url",
 ]
@@ -21,6 +32,11 @@ __all__ = [
 DATABASE_URL_ENV = "DATABASE_URL"
 #: A SQLite file in the working directory.
 DEFAULT_DATABASE_URL = "sqlite:///notes.sqlite3"
+#: A Celery broker, e.g. ``redis://127.0.0.1:6379/0``; unset: notes are not counted.
+CELERY_BROKER_URL_ENV = "CELERY_BROKER_URL"
+#: The queue the apps send ``count_words`` to and the worker reads.
+CELERY_QUEUE_ENV = "NOTES_CELERY_QUEUE"
+DEFAULT_CELERY_QUEUE = "notes"
 #: Test-only: ``1`` installs ``example_apps._test_hooks`` (the end-to-end tests set it).
 TEST_HOOKS_ENV = "NOTES_TEST_HOOKS"
 
@@ -30,14 +46,48 @@ def database_url() -> str:
     return os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
 
 
+def broker_url() -> str | None:
+    """Return ``$CELERY_BROKER_URL``, or None: then no task is sent and ``words`` stays null."""
+    return os.environ.get(CELERY_BROKER_URL_ENV) or None
+
+
+def celery_queue() -> str:
+    """Return ``$NOTES_CELERY_QUEUE``, or ``notes``."""
+    return os.environ.get(CELERY_QUEUE_ENV) or DEFAULT_CELERY_QUEUE
+
+
+@cache
 def data_manager() -> DataManager:
-    """Return the sync DataManager for ``database_url()`` (Flask, Django)."""
-    return _with_test_hooks(build_data_manager(database_url()))
+    """Return this process's sync DataManager for ``database_url()`` (Flask, Django, worker)."""
+    after_write = _count_words_later if broker_url() else None
+    return _with_test_hooks(build_data_manager(database_url(), after_write))
 
 
+@cache
 def async_data_manager() -> DataManager:
-    """Return the async DataManager for ``database_url()`` (Starlette)."""
-    return _with_test_hooks(build_async_data_manager(database_url()))
+    """Return this process's async DataManager for ``database_url()`` (Starlette)."""
+    after_write = _acount_words_later if broker_url() else None
+    return _with_test_hooks(build_async_data_manager(database_url(), after_write))
+
+
+def _count_words_later(note_id: int, owner: User) -> None:
+    # Imported on first use: tasks.py builds its task class on data_manager().
+    from .tasks import count_words
+
+    # The task carries the request's user (meta.user) by itself.
+    count_words.delay_on_commit(note_id)
+
+
+def _acount_words_later(note_id: int, owner: User) -> None:
+    from polydatum.contrib.celery import USER_HEADER
+
+    from .tasks import count_words
+
+    # The task runs on the sync DataManager, which has no context in an async
+    # request to read the user from: name it. It still waits for this
+    # request's commit (its OnCommitMiddleware). Sending is one short
+    # blocking round trip to the broker, on the event loop, after the commit.
+    count_words.apply_async_on_commit((note_id,), headers={USER_HEADER: owner.id})
 
 
 def _with_test_hooks(dm: DataManager) -> DataManager:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import statements as sql
 from .errors import Unauthorized
-from .services import not_found, require_user
+from .services import AfterWrite, not_found, require_user
 from .statements import User
 from .validation import parse_bearer, parse_note, parse_note_id, parse_page
 
@@ -40,7 +40,11 @@ class AsyncUsers(Service):
 
 
 class AsyncNotes(Service):
-    """Async twin of ``services.Notes``."""
+    """Async twin of ``services.Notes`` (words are counted by the sync one, in a worker)."""
+
+    def __init__(self, after_write: AfterWrite | None = None) -> None:
+        super().__init__()
+        self._after_write = after_write
 
     async def list(self, after: str | None = None, limit: str | None = None) -> dict[str, Any]:
         """Return ``{"notes": [...]}``: a page of the user's notes, oldest first."""
@@ -53,8 +57,9 @@ class AsyncNotes(Service):
         """Create a note from a JSON body and return it."""
         user = require_user(await self._ctx.meta.aget("user"))
         db = await self._db()
-        result = await db.execute(sql.create_note(user, parse_note(body)))
-        return sql.note_json(result.mappings().one())
+        row = (await db.execute(sql.create_note(user, parse_note(body)))).mappings().one()
+        self._written(row["id"], user)
+        return sql.note_json(row)
 
     async def read(self, note_id: str) -> dict[str, Any]:
         """Return note ``note_id``; ``NotFound`` unless the user owns it."""
@@ -74,6 +79,7 @@ class AsyncNotes(Service):
         row = (await db.execute(sql.update_note(user, number, note))).mappings().first()
         if row is None:
             raise not_found(number)
+        self._written(number, user)
         return sql.note_json(row)
 
     async def delete(self, note_id: str) -> None:
@@ -83,6 +89,10 @@ class AsyncNotes(Service):
         db = await self._db()
         if (await db.execute(sql.delete_note(user, number))).first() is None:
             raise not_found(number)
+
+    def _written(self, note_id: int, owner: User) -> None:
+        if self._after_write is not None:
+            self._after_write(note_id, owner)
 
     async def _db(self) -> AsyncConnection:
         db: AsyncConnection = await self._ctx.aget("db")

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Engine, ForeignKey, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    Column,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    inspect,
+    text,
+)
 
 __all__ = ["api_tokens", "create_schema", "metadata", "notes", "users"]
 
@@ -30,6 +41,8 @@ notes = Table(
     Column("owner_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("title", String(200), nullable=False),
     Column("body", Text, nullable=False),
+    # Counted by the count_words task after each write; NULL until then (or without a worker).
+    Column("words", Integer, nullable=True),
     # The id of a deleted note is never handed out again (SQLite reuses it otherwise).
     sqlite_autoincrement=True,
 )
@@ -38,3 +51,8 @@ notes = Table(
 def create_schema(engine: Engine) -> None:
     """Create the tables that do not exist yet (run once, before the servers start)."""
     metadata.create_all(engine)
+    # A database made before notes had a word count gets the column.
+    columns = {column["name"] for column in inspect(engine).get_columns("notes")}
+    if "words" not in columns:
+        with engine.begin() as connection:
+            connection.execute(text("ALTER TABLE notes ADD COLUMN words INTEGER"))

@@ -1,14 +1,16 @@
-"""Sync services (Flask, Django): all the notes logic, on the context's connection ``db``.
+"""Sync services (Flask, Django, the worker): all the notes logic, on the context's ``db``.
 
 Each method reads the authenticated user from ``meta.user`` first (loading it
-from the request's token on first read), then checks its input, then runs one
-statement. The request's transaction commits when the request ends cleanly
-and rolls back when a service raises, so a failed request writes nothing.
+from the request's token on first read; in a task, from the id it carried),
+then checks its input, then runs one statement. The request's transaction
+commits when the request ends cleanly and rolls back when a service raises,
+so a failed request writes nothing.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from polydatum import NotFound, Service
@@ -19,7 +21,10 @@ from .errors import Unauthorized
 from .statements import User
 from .validation import parse_bearer, parse_note, parse_note_id, parse_page
 
-__all__ = ["Notes", "Users", "new_token", "not_found", "require_user"]
+__all__ = ["AfterWrite", "Notes", "Users", "new_token", "not_found", "require_user", "word_count"]
+
+#: Called with a note's id and owner after a service wrote it, inside the request's context.
+AfterWrite = Callable[[int, User], None]
 
 
 def require_user(user: object) -> User:
@@ -32,6 +37,11 @@ def require_user(user: object) -> User:
 def not_found(note_id: int) -> NotFound:
     """The error for a note that does not exist or belongs to someone else (no id leaks)."""
     return NotFound(f"No note {note_id}.")
+
+
+def word_count(body: str) -> int:
+    """Return how many words ``body`` has (runs of non-blank characters)."""
+    return len(body.split())
 
 
 def new_token() -> str:
@@ -55,6 +65,11 @@ class Users(Service):
             raise Unauthorized("Unknown token: ask for a new one (python -m example_apps token).")
         return User._make(row)
 
+    def get(self, user_id: int) -> User | None:
+        """Return user ``user_id``, or None when there is no such user (any more)."""
+        row = self._ctx.db.execute(sql.user_by_id(user_id)).first()
+        return None if row is None else User._make(row)
+
     def issue_token(self, name: str) -> str:
         """Return a new token for user ``name``, creating the user if needed."""
         db: Connection = self._ctx.db
@@ -68,7 +83,16 @@ class Users(Service):
 
 
 class Notes(Service):
-    """The authenticated user's notes; other users' notes do not exist for them."""
+    """The authenticated user's notes; other users' notes do not exist for them.
+
+    ``after_write(note_id, owner)``, if given, is called after a note was
+    created or updated, inside the request's context (the apps send the
+    ``count_words`` task from it, to go out once the request committed).
+    """
+
+    def __init__(self, after_write: AfterWrite | None = None) -> None:
+        super().__init__()
+        self._after_write = after_write
 
     def list(self, after: str | None = None, limit: str | None = None) -> dict[str, Any]:
         """Return ``{"notes": [...]}``: a page of the user's notes, oldest first."""
@@ -80,6 +104,7 @@ class Notes(Service):
         """Create a note from a JSON body and return it."""
         user = require_user(self._ctx.meta.user)
         row = self._db.execute(sql.create_note(user, parse_note(body))).mappings().one()
+        self._written(row["id"], user)
         return sql.note_json(row)
 
     def read(self, note_id: str) -> dict[str, Any]:
@@ -98,6 +123,7 @@ class Notes(Service):
         row = self._db.execute(sql.update_note(user, number, note)).mappings().first()
         if row is None:
             raise not_found(number)
+        self._written(number, user)
         return sql.note_json(row)
 
     def delete(self, note_id: str) -> None:
@@ -106,6 +132,24 @@ class Notes(Service):
         number = parse_note_id(note_id)
         if self._db.execute(sql.delete_note(user, number)).first() is None:
             raise not_found(number)
+
+    def count_words(self, note_id: int) -> int:
+        """Count note ``note_id``'s words and store the count (the ``count_words`` task).
+
+        Raises:
+            NotFound: the user (the task's, the note's owner) has no such note.
+        """
+        user = require_user(self._ctx.meta.user)
+        row = self._db.execute(sql.select_note(user, note_id)).mappings().first()
+        if row is None:
+            raise not_found(note_id)
+        words = word_count(row["body"])
+        self._db.execute(sql.set_words(user, note_id, row["body"], words))
+        return words
+
+    def _written(self, note_id: int, owner: User) -> None:
+        if self._after_write is not None:
+            self._after_write(note_id, owner)
 
     @property
     def _db(self) -> Connection:

@@ -25,12 +25,14 @@ __all__ = [
     "list_notes",
     "note_json",
     "select_note",
+    "set_words",
     "token_sha256",
     "update_note",
+    "user_by_id",
     "user_by_token",
 ]
 
-_NOTE = (notes.c.id, notes.c.title, notes.c.body)
+_NOTE = (notes.c.id, notes.c.title, notes.c.body, notes.c.words)
 
 
 class User(NamedTuple):
@@ -52,6 +54,11 @@ def user_by_token(token: str) -> Executable:
         .join(api_tokens, api_tokens.c.user_id == users.c.id)
         .where(api_tokens.c.token_sha256 == token_sha256(token))
     )
+
+
+def user_by_id(user_id: int) -> Executable:
+    """Select the user ``user_id`` (a task's user, from the reference its message carried)."""
+    return select(users.c.id, users.c.name).where(users.c.id == user_id)
 
 
 def find_user(name: str) -> Executable:
@@ -95,8 +102,21 @@ def update_note(owner: User, note_id: int, note: NoteInput) -> Executable:
     return (
         update(notes)
         .where(notes.c.id == note_id, notes.c.owner_id == owner.id)
-        .values(title=note.title, body=note.body)
+        .values(title=note.title, body=note.body, words=None)  # counted again
         .returning(*_NOTE)
+    )
+
+
+def set_words(owner: User, note_id: int, body: str, words: int) -> Executable:
+    """Store ``words`` on note ``note_id`` if ``owner`` owns it and it still has ``body``.
+
+    A note updated since it was read keeps NULL: the task sent by that update counts it.
+    """
+    return (
+        update(notes)
+        .where(notes.c.id == note_id, notes.c.owner_id == owner.id, notes.c.body == body)
+        .values(words=words)
+        .returning(notes.c.id)
     )
 
 
@@ -110,5 +130,5 @@ def delete_note(owner: User, note_id: int) -> Executable:
 
 
 def note_json(row: RowMapping) -> dict[str, Any]:
-    """Return the JSON form of a note row: ``{"id", "title", "body"}``."""
-    return {"id": row["id"], "title": row["title"], "body": row["body"]}
+    """Return the JSON form of a note row: ``{"id", "title", "body", "words"}``."""
+    return {"id": row["id"], "title": row["title"], "body": row["body"], "words": row["words"]}

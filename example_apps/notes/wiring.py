@@ -4,7 +4,10 @@
 (Starlette) register one resource, ``db`` (a pooled connection, checked out on
 first use), one context middleware (the request is one transaction) and the
 services. ``url`` is any SQLAlchemy URL; ``postgresql://...`` uses psycopg 3,
-``sqlite:///...`` the standard library (aiosqlite when async).
+``sqlite:///...`` the standard library (aiosqlite when async). With
+``after_write`` (the apps pass one when a Celery broker is configured),
+``OnCommitMiddleware`` goes first, so tasks sent with ``delay_on_commit``
+leave once the request committed.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from .async_services import AsyncNotes, AsyncUsers
 from .schema import create_schema
-from .services import Notes, Users
+from .services import AfterWrite, Notes, Users
 
 __all__ = [
     "async_user_meta",
@@ -70,22 +73,31 @@ def make_async_engine(url: str) -> AsyncEngine:
     return engine
 
 
-def build_data_manager(url: str) -> DataManager:
-    """Return the sync DataManager of the notes domain (Flask, Django, scripts)."""
+def build_data_manager(url: str, after_write: AfterWrite | None = None) -> DataManager:
+    """Return the sync DataManager of the notes domain (Flask, Django, the worker, scripts)."""
     dm = DataManager()
     dm.register_resources(db=ConnectionResource(make_engine(url)))
-    dm.register_context_middleware(TransactionMiddleware("db"))
-    dm.register_services(users=Users(), notes=Notes())
+    dm.register_context_middleware(*_middleware(TransactionMiddleware("db"), after_write))
+    dm.register_services(users=Users(), notes=Notes(after_write))
     return dm
 
 
-def build_async_data_manager(url: str) -> DataManager:
+def build_async_data_manager(url: str, after_write: AfterWrite | None = None) -> DataManager:
     """Return the async DataManager of the notes domain (Starlette); use ``async with``."""
     dm = DataManager()
     dm.register_resources(db=AsyncConnectionResource(make_async_engine(url)))
-    dm.register_context_middleware(AsyncTransactionMiddleware("db"))
-    dm.register_services(users=AsyncUsers(), notes=AsyncNotes())
+    dm.register_context_middleware(*_middleware(AsyncTransactionMiddleware("db"), after_write))
+    dm.register_services(users=AsyncUsers(), notes=AsyncNotes(after_write))
     return dm
+
+
+def _middleware(transaction: Any, after_write: AfterWrite | None) -> list[Any]:
+    if after_write is None:  # nothing is sent: no need for Celery at all
+        return [transaction]
+    from polydatum.contrib.celery import OnCommitMiddleware  # the celery extra
+
+    # First, so that its teardown (sending the tasks) runs after the commit.
+    return [OnCommitMiddleware(), transaction]
 
 
 def user_meta(dal: DataAccessLayer, authorization: str | None) -> dict[str, Any]:

@@ -18,15 +18,15 @@ REDIS_URL = os.environ.get("POLYDATUM_TEST_REDIS_URL", "redis://127.0.0.1:6379/5
 REQUIRE_REDIS_ENV = "POLYDATUM_REQUIRE_REDIS"
 
 
-def redis_url() -> str:
-    """Return the broker URL; skip (or fail, when required) when redis does not answer."""
+def redis_url(url: str = REDIS_URL) -> str:
+    """Return the broker ``url``; skip (or fail, when required) when redis does not answer."""
     try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
     except redis.RedisError as exc:
         if os.environ.get(REQUIRE_REDIS_ENV) == "1":
-            pytest.fail(f"{REQUIRE_REDIS_ENV}=1 but redis at {REDIS_URL} does not answer: {exc}")
-        pytest.skip(f"redis at {REDIS_URL} does not answer: {exc}")
-    return REDIS_URL
+            pytest.fail(f"{REQUIRE_REDIS_ENV}=1 but redis at {url} does not answer: {exc}")
+        pytest.skip(f"redis at {url} does not answer: {exc}")
+    return url
 
 
 def unique_queue() -> str:
@@ -34,9 +34,9 @@ def unique_queue() -> str:
     return f"pd-celery-{uuid.uuid4().hex[:10]}"
 
 
-def forget_queue(queue: str) -> None:
+def forget_queue(queue: str, url: str = REDIS_URL) -> None:
     """Delete the redis keys of ``queue`` (the queue, its bindings and the probes' counters)."""
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(url)
     keys = [*client.scan_iter(f"{queue}*"), *client.scan_iter(f"_kombu.binding*.{queue}")]
     if keys:
         client.delete(*keys)

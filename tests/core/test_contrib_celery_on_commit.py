@@ -99,6 +99,20 @@ def test_task_dropped_when_the_commit_fails(
     assert runs == []
 
 
+def test_task_waits_for_the_commit_of_another_data_managers_context(
+    engine: Engine, task: DatumTask[[], None], runs: list[tuple[Any, int]]
+) -> None:
+    """delay_on_commit inside a context of another DataManager with the middleware waits for it."""
+    web = DataManager()
+    web.register_resources(db=ConnectionResource(engine))
+    web.register_context_middleware(OnCommitMiddleware(), TransactionMiddleware("db"))
+    with web.context() as ctx:
+        ctx.db.execute(text(f"INSERT INTO {PARENT} (id) VALUES (1)"))
+        task.delay_on_commit()
+        assert runs == []
+    assert runs == [(None, 1)]
+
+
 def test_outside_a_context_the_task_goes_out_at_once(
     task: DatumTask[[], None], runs: list[tuple[Any, int]]
 ) -> None:

@@ -113,12 +113,20 @@ class Server:
 
 
 @contextmanager
-def serve(app: str, database_url: str, *, workers: int = 1) -> Iterator[Server]:
-    """Run ``app`` under its server with the test hooks on; stop it afterwards."""
+def serve(
+    app: str, database_url: str, *, workers: int = 1, celery: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """Run ``app`` under its server with the test hooks on; stop it afterwards.
+
+    ``celery`` holds the broker and queue settings (environment variables) that
+    make the app send ``count_words``; without it the app sends nothing.
+    """
     port = free_port()
     command = [sys.executable, "-m", "example_apps", *APPS[app], "--port", str(port)]
     command += ["--database-url", database_url, "--workers", str(workers)]
     env = {**os.environ, "NOTES_TEST_HOOKS": "1"}
+    env.pop("CELERY_BROKER_URL", None)
+    env.update(celery or {})
     # A file, not a pipe: a chatty server never blocks on a full pipe.
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)

@@ -78,11 +78,11 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 
 
 def test_create_answers_201_with_the_note(api: Api) -> None:
-    """POST /notes stores the note and answers 201 with its id, title and body."""
+    """POST /notes stores the note and answers 201 with its id, title, body and no word count."""
     response = api.ann.post("/notes", json={"title": "Buy milk", "body": "oat"})
     assert response.status_code == 201
     note = response.json()
-    assert note == {"id": note["id"], "title": "Buy milk", "body": "oat"}
+    assert note == {"id": note["id"], "title": "Buy milk", "body": "oat", "words": None}
     assert (note["id"], "Buy milk", "oat") in [(r[0], r[2], r[3]) for r in note_rows(api.engine)]
 
 
@@ -117,7 +117,7 @@ def test_update_replaces_title_and_body(api: Api) -> None:
     """PUT /notes/{id} replaces the note's fields and answers the new note."""
     note = api.create("Old", "old body")
     response = api.ann.put(f"/notes/{note['id']}", json={"title": "New", "body": "new body"})
-    expected = {"id": note["id"], "title": "New", "body": "new body"}
+    expected = {"id": note["id"], "title": "New", "body": "new body", "words": None}
     assert (response.status_code, response.json()) == (200, expected)
     assert api.ann.get(f"/notes/{note['id']}").json() == expected
 

@@ -229,16 +229,21 @@ class DatumTask(_GenericTask[_P, _R]):
 
         The task is sent when the context ends cleanly, and dropped when it
         ends with an exception (or its commit fails). Outside a context it is
-        sent at once. Returns None, as the task may not be sent yet.
+        sent at once. A context of another DataManager that has
+        OnCommitMiddleware (an async web app's, sending tasks that run on a
+        sync one) counts too: the task waits for that context's commit; pass
+        the user header yourself then, as the task's DataManager has no
+        context to read the user from. Returns None, as the task may not be
+        sent yet.
 
         Raises:
             RuntimeError: a context is active but OnCommitMiddleware is not registered.
         """
         dm = self.data_manager
-        if dm is None or dm.get_active_context() is None:
+        pending = pending_sends()
+        if pending is None and (dm is None or dm.get_active_context() is None):
             self.apply_async(args, kwargs, **options)
             return
-        pending = pending_sends()
         if pending is None:
             raise RuntimeError(
                 f"{self.name}.delay_on_commit() needs OnCommitMiddleware; register it before "
