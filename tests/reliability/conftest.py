@@ -1,8 +1,14 @@
-"""Leave out the reliability modules whose frameworks or servers are not installed."""
+"""Leave out modules whose frameworks or servers are not installed; the fault fixtures."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from importlib.util import find_spec
+
+import pytest
+from polydatum.testing import ResourceTracker
+
+from .faults import Faults
 
 _WEB = ("flask", "django", "starlette", "fastapi", "httpx")
 _NEEDS = {
@@ -19,3 +25,16 @@ _NEEDS = {
 collect_ignore = [
     name for name, modules in _NEEDS.items() if any(find_spec(m) is None for m in modules)
 ]
+
+
+@pytest.fixture
+def faults() -> Faults:
+    """A fresh fault-injecting DataManager (the Django matrix adds its project settings)."""
+    return Faults()
+
+
+@pytest.fixture
+def tracker(faults: Faults) -> Iterator[ResourceTracker]:
+    """Counts set-ups and teardowns of the DataManager's resources."""
+    with ResourceTracker(faults.dm) as tracker:
+        yield tracker

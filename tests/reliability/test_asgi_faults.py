@@ -7,8 +7,6 @@ through httpx's ASGITransport. See ``faults.py`` for what each cell must give.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from polydatum.testing import ResourceTracker
@@ -22,19 +20,6 @@ pytestmark = pytest.mark.anyio
 
 #: What DatumMiddleware throws into the context when the client left mid-stream.
 DISCONNECT = "ClientDisconnect(The response ended before its body was complete.)"
-
-
-@pytest.fixture
-def faults() -> Faults:
-    """A fresh fault-injecting DataManager."""
-    return Faults()
-
-
-@pytest.fixture
-def tracker(faults: Faults) -> Iterator[ResourceTracker]:
-    """Counts set-ups and teardowns of the DataManager's resources."""
-    with ResourceTracker(faults.dm) as tracker:
-        yield tracker
 
 
 @pytest.fixture(params=["starlette", "fastapi"])

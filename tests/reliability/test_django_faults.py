@@ -45,13 +45,6 @@ def faults() -> Iterator[Faults]:
         yield faults
 
 
-@pytest.fixture
-def tracker(faults: Faults) -> Iterator[ResourceTracker]:
-    """Counts set-ups and teardowns of the DataManager's resources."""
-    with ResourceTracker(faults.dm) as tracker:
-        yield tracker
-
-
 def fetch_wsgi(path: str, *, leave_after_first: bool = False) -> Outcome:
     """GET ``path`` with Django's test client, reading the body as a WSGI server would."""
     response: Any = Client(raise_request_exception=False).get(path, headers={"x-user": "ann"})

@@ -5,8 +5,6 @@ Real Flask app, Flask's test client. See ``faults.py`` for what each cell must g
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from flask.testing import FlaskClient
 from polydatum.testing import ResourceTracker
@@ -21,19 +19,6 @@ from .faults import (
     check_cell,
     check_next_request_ok,
 )
-
-
-@pytest.fixture
-def faults() -> Faults:
-    """A fresh fault-injecting DataManager."""
-    return Faults()
-
-
-@pytest.fixture
-def tracker(faults: Faults) -> Iterator[ResourceTracker]:
-    """Counts set-ups and teardowns of the DataManager's resources."""
-    with ResourceTracker(faults.dm) as tracker:
-        yield tracker
 
 
 @pytest.fixture
