@@ -156,7 +156,7 @@ class RequestScope:
         try:
             self.close(exc)
         except Exception as err:
-            logger.error("Closing the data context failed after the response started", exc_info=err)
+            logger.error("Closing the data context failed (logged, not raised)", exc_info=err)
             return err
         return None
 
@@ -165,7 +165,7 @@ class RequestScope:
         try:
             await self.aclose(exc)
         except Exception as err:
-            logger.error("Closing the data context failed after the response started", exc_info=err)
+            logger.error("Closing the data context failed (logged, not raised)", exc_info=err)
             return err
         return None
 
