@@ -42,6 +42,10 @@ def _finish_sync(gen: Generator[Any, None, None], exc: BaseException | None) -> 
 
 async def _finish_async(gen: AsyncGenerator[Any, None], exc: BaseException | None) -> bool:
     """Async twin of :func:`_finish_sync`."""
+    if getattr(gen, "ag_frame", gen) is None:
+        # Already finished: the event loop it ran in closed it when that loop shut down
+        # (an async view's own loop under WSGI).
+        return False
     if exc is None:
         try:
             await gen.__anext__()

@@ -343,3 +343,50 @@ async def test_context_in_sync_middleware_of_async_context(dm: DataManager) -> N
         async with dm.context():
             raise Boom()
     assert len(seen) == 1
+
+
+def test_sync_context_with_async_resources_of_a_finished_loop_closes_cleanly(
+    dm: DataManager, rec: Recorder
+) -> None:
+    """Async resources an async view set up in its own, finished loop leave no error at close.
+
+    The loop that ran them closed them when it shut down (asyncio finalises its async
+    generators), so they saw that, not the context's exception: the documented limit of
+    async resources in a sync-opened context.
+    """
+    dm.register_resources(ar=rec.async_resource("ar"))
+    with pytest.raises(ValueError, match="boom"), dm.context() as ctx:
+
+        async def async_view() -> str:
+            value: str = await ctx.aget("ar")
+            return value
+
+        assert asyncio.run(async_view()) == "ar-value"
+        raise ValueError("boom")
+    assert rec.events == ["ar setup", "ar teardown"]
+    assert ctx.get_resource_exit_errors() == []
+    assert dm.get_active_context() is None
+
+
+def test_sync_context_closes_async_resources_in_a_fresh_loop(dm: DataManager) -> None:
+    """Async resources still open when a sync-opened context closes get its exception there."""
+    seen: list[str] = []
+
+    async def ar(ctx: Any) -> AsyncIterator[int]:
+        try:
+            yield 1
+        except ValueError as exc:
+            seen.append(f"saw {exc}")
+            raise
+
+    dm.register_resources(ar=ar)
+    loop = asyncio.new_event_loop()
+    try:
+        with pytest.raises(ValueError, match="boom"), dm.context() as ctx:
+            # The loop stays open, so nothing finalises the generator before the context closes.
+            assert loop.run_until_complete(ctx.aget("ar")) == 1
+            raise ValueError("boom")
+    finally:
+        loop.close()
+    assert seen == ["saw boom"]
+    assert dm.get_active_context() is None
