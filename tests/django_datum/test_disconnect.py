@@ -9,29 +9,13 @@ from typing import Any
 import pytest
 from django.core.handlers.asgi import ASGIHandler
 
+from tests.asgi import http_scope
 from tests.django_datum import views
 from tests.django_datum.app import Probe, dm
 
 pytestmark = pytest.mark.anyio
 
 Message = dict[str, Any]
-
-
-def _scope(path: str) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 1),
-        "server": ("testserver", 80),
-    }
 
 
 def _receive_then_disconnect(when: asyncio.Event) -> Callable[[], Awaitable[Message]]:
@@ -58,7 +42,7 @@ async def test_disconnect_during_view_cancels_and_closes(probe: Probe) -> None:
 
     try:
         await asyncio.wait_for(
-            ASGIHandler()(_scope("/a/block"), _receive_then_disconnect(started), send), 20
+            ASGIHandler()(http_scope("/a/block"), _receive_then_disconnect(started), send), 20
         )
     finally:
         del views.EVENTS["block"]
@@ -76,7 +60,7 @@ async def test_disconnect_during_stream_closes_the_context(probe: Probe) -> None
             await asyncio.Event().wait()  # the client is gone: this send never completes
 
     await asyncio.wait_for(
-        ASGIHandler()(_scope("/a/stream/50"), _receive_then_disconnect(first_chunk), send), 20
+        ASGIHandler()(http_scope("/a/stream/50"), _receive_then_disconnect(first_chunk), send), 20
     )
     assert (probe.seen, probe.setups, probe.teardowns) == ([GeneratorExit], 1, 1)
     assert dm.get_active_context() is None

@@ -6,27 +6,11 @@ from typing import Any
 
 import anyio
 
+from tests.asgi import http_scope
+
 from .faults import Outcome
 
 Message = dict[str, Any]
-
-
-def http_scope(path: str, user: str = "ann") -> dict[str, Any]:
-    """An ASGI HTTP scope for a GET of ``path`` by ``user`` (spec 2.3, like uvicorn)."""
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver"), (b"x-user", user.encode())],
-        "client": ("127.0.0.1", 1),
-        "server": ("testserver", 80),
-    }
 
 
 async def serve(app: Any, path: str, *, leave_after_first: bool = False) -> Outcome:
@@ -63,7 +47,7 @@ async def serve(app: Any, path: str, *, leave_after_first: bool = False) -> Outc
     raised: BaseException | None = None
     with anyio.fail_after(20):
         try:
-            await app(http_scope(path), receive, send)
+            await app(http_scope(path, user="ann"), receive, send)
         except Exception as exc:
             raised = exc
     starts = [m for m in sent if m["type"] == "http.response.start"]
