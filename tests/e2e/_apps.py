@@ -106,10 +106,13 @@ class Server:
         """Stop the server gracefully (its workers exit and run their exit hooks)."""
         self.process.send_signal(self.stop_signal)
         try:
-            self.process.wait(timeout=20)
+            self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+            raise AssertionError(
+                f"the server did not stop within 60 s of its stop signal:\n{self.log()}"
+            ) from None
 
 
 @contextmanager

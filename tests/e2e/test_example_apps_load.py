@@ -98,5 +98,6 @@ def test_load_loses_nothing_and_returns_every_connection(app: str) -> None:
         finally:
             engine.dispose()
         server.stop()
-        reports = re.findall(rf"{re.escape(POOL_REPORT)} (\d+)", server.log())
-    assert reports == ["0"] * WORKERS[app]
+        log = server.log()
+    reports = re.findall(rf"{re.escape(POOL_REPORT)} (\d+)", log)
+    assert reports == ["0"] * WORKERS[app], log
