@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DataAccessContext", "Meta", "lazy"]
 
-from .meta import _RESERVED, Meta, _ContextMeta, lazy, new_meta
+from .meta import Meta, _ContextMeta, lazy, new_meta
 
 logger = logging.getLogger("polydatum")
 
@@ -49,9 +49,9 @@ ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 class ResourceAttribute:
     """Sets up a registered resource on first attribute access of a context.
 
-    DataManagers install one per resource name on their own context class, so
-    ``ctx.db`` does not go through ``__getattr__``; once set up, the value sits
-    in the context's ``__dict__`` and later reads are plain lookups.
+    DataManagers install one per resource name on their own context class;
+    once set up, the value sits in the context's ``__dict__`` (which takes
+    precedence over this non-data descriptor), so later reads are plain lookups.
     """
 
     __slots__ = ("factory", "name")
@@ -63,19 +63,20 @@ class ResourceAttribute:
     def __get__(self, ctx: DataAccessContext | None, owner: type | None = None) -> Any:
         if ctx is None:
             return self
-        name = self.name
-        factory = self.factory
-        if factory is not None and ctx._state >= _ACTIVE:
+        if ctx._state >= _ACTIVE:
+            factory = self.factory
             gen = factory(ctx)
         else:
-            gen = ctx._open_resource(name)
+            gen = ctx._open_resource(self.name)  # raises: the context is not live
         if type(gen) is GeneratorType:
             value = next(gen, _MISSING)
             if value is not _MISSING:
+                name = self.name
                 ctx._resource_generators[name] = gen
                 ctx.__dict__[name] = value
                 return value
-            raise ResourceSetupException(f"Resource {name!r} did not yield on setup.")
+            raise ResourceSetupException(f"Resource {self.name!r} did not yield on setup.")
+        name = self.name
         if ctx._async:
             msg = f"Resource {name!r} is async; get it with `await ctx.aget({name!r})` first."
         else:
@@ -120,37 +121,35 @@ class DataAccessContext:
         """Create a context of ``data_manager``; ``meta`` is read-only data about it."""
         self.data_manager = data_manager
         self.dal: DataAccessLayer = data_manager._dal
-        if isinstance(meta, Meta):
-            self.meta: Meta = meta
-        elif not meta:
-            self.meta = _ContextMeta()
-        else:
+        if type(meta) is dict:
             # new_meta's common case, inlined: this runs once per request.
             for value in meta.values():
                 if type(value) is lazy:
-                    self.meta = new_meta(meta)
+                    self.meta: Meta = new_meta(meta)
                     break
             else:
-                if _RESERVED.isdisjoint(meta):
-                    self.meta = _ContextMeta(**meta)
-                else:
-                    self.meta = new_meta(meta)
+                self.meta = _ContextMeta(**meta)
+        elif meta is None:
+            self.meta = _ContextMeta()
+        elif isinstance(meta, Meta):
+            self.meta = meta
+        else:
+            self.meta = new_meta(meta)
         self._resource_generators: dict[str, _Gen] = {}
         self._middleware_generators: list[_Gen] = []
         self._state = _CREATED
         self._token: Token[DataAccessContext | None] | None = None
 
     # -- resources ---------------------------------------------------------
+    # Each registered resource is an attribute of the DataManager's own context
+    # class (a ResourceAttribute), so ``ctx.db`` sets it up on first access.
+    # There is deliberately no __getattr__: in CPython it would slow down every
+    # attribute read of a context. An unknown name raises Python's own
+    # AttributeError (with its "Did you mean" hint); ``aget`` lists the names.
 
-    def __getattr__(self, name: str) -> Any:
-        """Set up the resource ``name`` on first access and return it.
-
-        Once set up, the resource is a plain attribute until the context closes.
-        """
-        if name[:2] == "__":
-            raise AttributeError(name)
-        # Resources registered on the ResourceManager directly have no attribute.
-        return ResourceAttribute(name, None).__get__(self)
+    if TYPE_CHECKING:
+        # For type checkers only: resources are attributes made at registration.
+        def __getattr__(self, name: str) -> Any: ...
 
     async def aget(self, name: str) -> Any:
         """Return the resource ``name``, setting it up (sync or async) on first access."""

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from functools import partial
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .context import DataAccessContext, Meta, ResourceAttribute
 from .errors import AlreadyExistsException, NoActiveContextError, RegistrationError
@@ -36,8 +37,9 @@ class DataAccessLayer:
         self._services: dict[str, Service] = {}
         self._data_manager = data_manager
         self._var = data_manager._context_var
-        # Each DAL gets its own class so services can be properties on it:
-        # ``dal.notes`` then skips the slow __getattr__ fallback.
+        # Each DAL gets its own class so services can be properties on it. There
+        # is deliberately no __getattr__: in CPython it would slow down every
+        # attribute read; an unknown name raises Python's own AttributeError.
         cls = type(self)
         if "_own_class" not in cls.__dict__:
             self.__class__ = type(cls.__name__, (cls,), {"_own_class": True})
@@ -71,18 +73,9 @@ class DataAccessLayer:
             setattr(cls, key, _service_property(key))
         return service
 
-    def __getattr__(self, name: str) -> Any:
-        if name[0] == "_":
-            raise AttributeError(name)
-        if self._var.get() is None:
-            self._no_context(name)
-        try:
-            return self._services[name]
-        except KeyError:
-            names = ", ".join(sorted(self._services)) or "none"
-            raise AttributeError(
-                f"No service named {name!r}; registered services: {names}."
-            ) from None
+    if TYPE_CHECKING:
+        # For type checkers only: services are attributes made at registration.
+        def __getattr__(self, name: str) -> Any: ...
 
     def _no_context(self, name: str) -> None:
         raise NoActiveContextError(
@@ -99,7 +92,11 @@ class DataAccessLayer:
         parts = path.split(".")
         if parts[0] == "dal":
             parts.pop(0)
-        loc: Any = getattr(self, parts.pop(0))
+        name = parts.pop(0)
+        if name not in self._services:
+            names = ", ".join(sorted(self._services)) or "none"
+            raise AttributeError(f"No service named {name!r}; registered services: {names}.")
+        loc: Any = getattr(self, name)
         for part in parts:
             loc = getattr(loc, part)
         return loc
@@ -113,6 +110,8 @@ def _service_property(name: str) -> property:
         if dal._var.get() is None:
             dal._no_context(name)
         return dal._services[name]
+
+    get.__name__ = name
 
     return property(get, doc=f"The {name!r} service (needs an active context).")
 
@@ -176,6 +175,9 @@ class DataManager:
         self.context_class = type(base.__name__, (base,), {"__slots__": ()})
         for name in self._resource_manager.names():
             self._add_resource_attribute(name)
+        # Resources registered on the registry later get their attribute too.
+        users = self._resource_manager.__dict__.setdefault("_users", weakref.WeakSet())
+        users.add(self)
         if type(self).context is DataManager.context:
             # dm.context(meta) straight to the class: one Python call less per request.
             self.context = partial(self.context_class, self)  # type: ignore[method-assign]
@@ -207,15 +209,13 @@ class DataManager:
     def register_resources(self, **resources: ResourceFactory) -> None:
         """Register resources by name (see ResourceManager.register_resources)."""
         self._resource_manager.register_resources(**resources)
-        for name in resources:
-            self._add_resource_attribute(name)
 
     def replace_resource(self, key: str, resource: ResourceFactory) -> None:
         """Replace the resource registered as ``key``."""
         self._resource_manager.replace_resource(key, resource)
-        self._add_resource_attribute(key)
 
     def _add_resource_attribute(self, name: str) -> None:
+        """Make ``ctx.<name>`` set up the resource ``name`` (the ResourceManager calls this)."""
         cls = self.context_class
         current = cls.__dict__.get(name)
         if isinstance(current, ResourceAttribute) or not hasattr(cls, name):

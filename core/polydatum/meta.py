@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from types import SimpleNamespace
+from functools import partial
+from types import MethodType, SimpleNamespace
 from typing import Any
 
 from .util import describe
@@ -12,10 +13,11 @@ from .util import describe
 __all__ = ["Meta", "lazy"]
 
 # Plain values live in the instance __dict__, so ``meta.user`` is a plain
-# attribute read. Lazy values wait under _PENDING, and keys that would hide a
-# Meta method under _SHADOWED; neither can be an attribute name.
+# attribute read. Lazy values wait under _PENDING, which can not be an
+# attribute name. A key named like a Meta method (``get``...) sits in the
+# __dict__ too: the methods are data descriptors (see the end of this module),
+# which take precedence over instance values, so no key can hide one.
 _PENDING = " pending"
-_SHADOWED = " shadowed"
 
 
 class lazy:  # noqa: N801 - used like a function: meta={"user": lazy(load_user)}
@@ -81,9 +83,6 @@ class Meta(SimpleNamespace):
             values[key] = loaded
             del pending[key]
             return loaded
-        shadowed = values.get(_SHADOWED)
-        if shadowed is not None and key in shadowed:
-            return shadowed[key]
         return default
 
     async def aget(self, key: str, default: Any = None) -> Any:
@@ -107,11 +106,7 @@ class Meta(SimpleNamespace):
     def keys(self) -> list[str]:
         """Return the keys, lazy ones included."""
         values = self.__dict__
-        return [
-            *(k for k in values if k[0] != " "),
-            *values.get(_PENDING, ()),
-            *values.get(_SHADOWED, ()),
-        ]
+        return [*(k for k in values if k[0] != " "), *values.get(_PENDING, ())]
 
     def items(self) -> Iterator[tuple[str, Any]]:
         """Iterate over ``(key, value)`` pairs, computing lazy values."""
@@ -144,7 +139,6 @@ class Meta(SimpleNamespace):
         values = self.__dict__
         shown = {k: v for k, v in values.items() if k[0] != " "}
         shown.update({k: repr(v) for k, v in values.get(_PENDING, {}).items()})
-        shown.update(values.get(_SHADOWED, {}))
         return json.dumps(shown, indent=2, default=repr)
 
     def __repr__(self) -> str:
@@ -159,20 +153,25 @@ class _ContextMeta(Meta):
 
 
 _NOT_SET: Any = object()
-_RESERVED = frozenset(name for name in dir(Meta) if not name.startswith("__"))
 _new = SimpleNamespace.__new__
 _init = SimpleNamespace.__init__
 
+# Meta's public methods become data descriptors built from C parts (a property
+# whose getter binds the function): ``meta.get`` is the method even when the
+# meta holds a key named "get", which is then read with ``meta.get("get")``.
+# Values are never checked against method names on the per-request path.
+for _name in ("get", "aget", "require", "keys", "items"):
+    setattr(Meta, _name, property(partial(MethodType, Meta.__dict__[_name])))
+del _name
+
 
 def prepare(values: dict[str, Any]) -> None:
-    """Move lazy values and keys that would hide a Meta method aside, in place."""
+    """Move lazy values aside (under the pending key), in place."""
     if lazy in map(type, values.values()):
         pending = {k: v for k, v in values.items() if type(v) is lazy}
         for key in pending:
             del values[key]
         values[_PENDING] = pending
-    if not _RESERVED.isdisjoint(values):
-        values[_SHADOWED] = {k: values.pop(k) for k in _RESERVED.intersection(values)}
 
 
 def new_meta(opts: Mapping[str, Any] | None, lazy_values: dict[str, Any] | None = None) -> Meta:
@@ -191,12 +190,7 @@ def new_meta(opts: Mapping[str, Any] | None, lazy_values: dict[str, Any] | None 
                 _init(meta, **values)
                 break
         else:
-            if _RESERVED.isdisjoint(opts):
-                _init(meta, **opts)
-            else:
-                values = dict(opts)
-                prepare(values)
-                _init(meta, **values)
+            _init(meta, **opts)
     if lazy_values:
         pending = meta.__dict__.get(_PENDING)
         if pending is None:

@@ -84,6 +84,10 @@ class ResourceManager:
         if callable(setup):
             setup(self._data_manager)
         self._resources[key] = resource
+        # ``ctx.<key>`` on the contexts of each DataManager using this registry
+        # sets the resource up.
+        for data_manager in self.__dict__.get("_users", ()):
+            data_manager._add_resource_attribute(key)
 
     def names(self) -> Iterator[str]:
         """Iterate over the registered resource names."""

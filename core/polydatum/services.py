@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from .errors import AlreadyExistsException, NoActiveContextError, RegistrationError
@@ -22,10 +23,14 @@ class Service:
     ``self._data_manager`` the DataManager.
     """
 
+    #: Where ``_ctx`` finds the active context; set by ``setup``.
+    _context_var: ContextVar[DataAccessContext | None]
+
     def __init__(self) -> None:
         self._services: dict[str, Service] = {}
         self._data_manager: DataManager | None = None
         self._dal: DataAccessLayer | None = None
+        self._context_var = _NO_VAR
 
     def register_services(self, **services: Service) -> Service:
         """Register sub-services, reached as ``dal.this.sub``; returns self.
@@ -43,23 +48,19 @@ class Service:
             service.setup(self._data_manager)
             self._services[key] = service
             if not hasattr(type(self), key):
-                # A plain attribute: no __getattr__ on the way to a sub-service.
+                # A plain attribute, read at the speed of any other.
                 self.__dict__[key] = service
         return self
 
-    def __getattr__(self, name: str) -> Any:
-        services = self.__dict__.get("_services")
-        if services is not None and name in services:
-            return services[name]
-        raise AttributeError(
-            f"{type(self).__name__!r} has no attribute or sub-service {name!r}"
-            + (f"; sub-services: {', '.join(sorted(services))}" if services else "")
-        )
+    if TYPE_CHECKING:
+        # For type checkers only: sub-services are attributes made at registration.
+        def __getattr__(self, name: str) -> Any: ...
 
     def setup(self, data_manager: DataManager | None) -> None:
         """Attach this service and its sub-services to ``data_manager``."""
         self._data_manager = data_manager
         self._dal = data_manager.get_dal() if data_manager is not None else None
+        self._context_var = data_manager._context_var if data_manager is not None else _NO_VAR
         for service in self._services.values():
             service.setup(data_manager)
 
@@ -70,19 +71,25 @@ class Service:
         Raises:
             NoActiveContextError: no context is active.
         """
-        dm = self._data_manager
-        if dm is None:
+        ctx = self._context_var.get()
+        if ctx is None:
+            self._no_context()
+        return ctx  # type: ignore[return-value]
+
+    def _no_context(self) -> None:
+        if self._data_manager is None:
             raise NoActiveContextError(
                 f"{describe(self)} is not registered with a DataManager; "
                 "register it with dm.register_services(name=service)."
             )
-        ctx = dm._context_var.get(None)
-        if ctx is None:
-            raise NoActiveContextError(
-                "No data context is active. Open one with `with dm.context(meta=...):` "
-                "(or `async with`), or use a web plugin that opens one per request."
-            )
-        return ctx
+        raise NoActiveContextError(
+            "No data context is active. Open one with `with dm.context(meta=...):` "
+            "(or `async with`), or use a web plugin that opens one per request."
+        )
+
+
+#: The context variable of a service that is not registered: never set.
+_NO_VAR: ContextVar[DataAccessContext | None] = ContextVar("polydatum_unregistered", default=None)
 
 
 def check_service(key: str, service: object) -> None:

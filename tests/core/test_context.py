@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from typing import Any
 
@@ -340,14 +343,30 @@ def test_new_resource_refused_while_closing(dm: DataManager) -> None:
     assert "check `name in ctx` first" in errors[0]
 
 
-def test_unknown_resource_lists_registered_names(dm: DataManager) -> None:
-    """Accessing an unregistered resource raises AttributeError listing the registered ones."""
+def test_unknown_resource_is_an_attribute_error_with_a_hint() -> None:
+    """An unknown resource name raises AttributeError; Python's report suggests the near one."""
+    script = textwrap.dedent(
+        """
+        from polydatum import DataManager
+        dm = DataManager()
+        dm.register_resources(db=lambda ctx: (yield 1), cache=lambda ctx: (yield 2))
+        with dm.context() as ctx:
+            ctx.dbb
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "AttributeError: 'DataAccessContext' object has no attribute 'dbb'" in result.stderr
+    assert "Did you mean: 'db'?" in result.stderr
+
+
+@pytest.mark.anyio
+async def test_unknown_resource_through_aget_lists_registered_names(dm: DataManager) -> None:
+    """``aget`` of an unregistered name raises AttributeError listing the registered ones."""
     dm.register_resources(db=lambda ctx: (yield 1), cache=lambda ctx: (yield 2))
-    with (
-        dm.context() as ctx,
-        pytest.raises(AttributeError, match="registered resources: cache, db"),
-    ):
-        ctx.nope  # noqa: B018
+    async with dm.context() as ctx:
+        with pytest.raises(AttributeError, match="registered resources: cache, db"):
+            await ctx.aget("nope")
 
 
 def test_active_context_is_set_inside_and_cleared_after(dm: DataManager) -> None:

@@ -46,20 +46,23 @@ def test_dal_without_context_names_the_fix(dm: DataManager) -> None:
         dm.get_dal().notes  # noqa: B018
 
 
-def test_unknown_service_without_context_still_needs_context(dm: DataManager) -> None:
-    """An unknown name with no active context also raises NoActiveContextError."""
-    with pytest.raises(NoActiveContextError):
+def test_unknown_service_is_an_attribute_error(dm: DataManager) -> None:
+    """An unknown service name raises AttributeError naming it, with or without a context."""
+    dm.register_services(notes=Notes(), archive=Archive())
+    with pytest.raises(AttributeError, match="'nope'"):
         dm.get_dal().nope  # noqa: B018
+    with dm.dal() as dal, pytest.raises(AttributeError, match="'nope'"):
+        dal.nope  # noqa: B018
 
 
-def test_unknown_service_lists_registered_names(dm: DataManager) -> None:
-    """An unknown service name raises AttributeError listing the registered services."""
+def test_unknown_service_path_lists_registered_names(dm: DataManager) -> None:
+    """``dal['name.method']`` with an unknown service lists the registered services."""
     dm.register_services(notes=Notes(), archive=Archive())
     with (
         dm.dal() as dal,
         pytest.raises(AttributeError, match="registered services: archive, notes"),
     ):
-        dal.nope  # noqa: B018
+        dal["nope.get"]
 
 
 def test_dal_dm_dal_yields_the_data_managers_dal(dm: DataManager) -> None:
