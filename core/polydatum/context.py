@@ -155,18 +155,21 @@ class DataAccessContext:
         """Return the resource ``name``, setting it up (sync or async) on first access."""
         if name in self._resource_generators:
             return self.__dict__[name]
-        gen = self._open_resource(name)
+        factory = None
+        if self._state >= _ACTIVE:
+            factory = self.data_manager._resource_manager._resources.get(name)
+        gen = factory(self) if factory is not None else self._open_resource(name)
         if type(gen) is GeneratorType:
             value = next(gen, _MISSING)
         else:
             value = _MISSING
             async for value in gen:  # type: ignore[union-attr]  # noqa: B007
                 break
+            if value is not _MISSING:
+                self._awaits = True  # set up: closing must now await it
+                self._state = _AACTIVE
         if value is _MISSING:
             raise ResourceSetupException(f"Resource {name!r} did not yield on setup.")
-        if type(gen) is not GeneratorType:
-            self._awaits = True  # set up: closing must now await it
-            self._state = _AACTIVE
         self._resource_generators[name] = gen
         self.__dict__[name] = value
         return value
@@ -355,33 +358,36 @@ class DataAccessContext:
             raise RuntimeError("A DataAccessContext may only be used once.")
         self._state = _ACTIVE
         self._async = True
-        self._token = self.data_manager._context_var.set(self)
+        dm = self.data_manager
+        self._token = dm._context_var.set(self)
         try:
-            generators = self._middleware_generators
-            for middleware in self.data_manager.get_middleware(self):
+            if dm._default_chain:
+                chain = dm._achain
+            else:
                 # A middleware usable in both kinds of context may carry an async
                 # twin: `async with` contexts call its `acall` instead.
-                acall = getattr(middleware, "acall", None)
-                gen = acall(self) if acall is not None else middleware(self)
-                if type(gen) is GeneratorType:
-                    value = next(gen, _MISSING)
-                elif type(gen) is AsyncGeneratorType:
-                    value = _MISSING
-                    async for value in gen:  # noqa: B007 - take the first value only
-                        break
-                    if value is not _MISSING:
+                chain = [getattr(m, "acall", m) for m in dm.get_middleware(self)]
+            if chain:
+                generators = self._middleware_generators
+                for middleware in chain:
+                    gen = middleware(self)
+                    if type(gen) is GeneratorType:
+                        if next(gen, _MISSING) is _MISSING:
+                            raise _no_yield(middleware)
+                    elif type(gen) is AsyncGeneratorType:
+                        value = _MISSING
+                        async for value in gen:  # noqa: B007 - take the first value only
+                            break
+                        if value is _MISSING:
+                            raise _no_yield(middleware)
                         self._awaits = True  # set up: closing must now await it
                         self._state = _AACTIVE
-                else:
-                    raise MiddlewareSetupException(
-                        f"Middleware {describe(middleware)} returned {type(gen).__name__}, "
-                        "not a generator."
-                    )
-                if value is _MISSING:
-                    raise MiddlewareSetupException(
-                        f"Middleware {describe(middleware)} did not yield on setup."
-                    )
-                generators.append(gen)
+                    else:
+                        raise MiddlewareSetupException(
+                            f"Middleware {describe(_owner(middleware))} returned "
+                            f"{type(gen).__name__}, not a generator."
+                        )
+                    generators.append(gen)
         except BaseException:
             if not await self.__aexit__(*sys.exc_info()):
                 raise
@@ -402,28 +408,35 @@ class DataAccessContext:
         if not self._awaits:
             # Nothing async was set up: close the sync way, without awaiting.
             return self.__exit__(exc_type, exc_value, traceback)
-        self._begin_exit()
+        if self._state < _ACTIVE:
+            raise RuntimeError("A DataAccessContext must be active to exit it.")
+        self._state = _EXITING
+        var = self.data_manager._context_var
+        if self._token is None:
+            # Detached while a body streamed: be active again while closing.
+            self._token = var.set(self)
         if exc_type is not None and exc_value is None:
             exc_value = exc_type()
         original = exc_value
         cancelled: BaseException | None = None
-        scope = _entered_shield() if isinstance(exc_value, asyncio.CancelledError) else None
+        scope = None
+        if exc_value is not None and isinstance(exc_value, asyncio.CancelledError):
+            scope = _entered_shield()
         try:
             generators = self._middleware_generators
             while generators:
                 gen: Any = generators.pop()
                 try:
-                    if exc_value is None:
-                        if type(gen) is GeneratorType:
+                    if type(gen) is GeneratorType:
+                        if exc_value is None:
                             for _ in gen:
                                 raise _twice(gen)
-                        else:
-                            async for _ in gen:
-                                await gen.aclose()
-                                raise RuntimeError(f"{gen} yielded more than once.")
-                    elif type(gen) is GeneratorType:
-                        if _finish_sync(gen, exc_value):
+                        elif _finish_sync(gen, exc_value):
                             exc_value = None
+                    elif exc_value is None:
+                        async for _ in gen:
+                            await gen.aclose()
+                            raise RuntimeError(f"{gen} yielded more than once.")
                     elif await _finish_async(gen, exc_value):
                         exc_value = None
                 except asyncio.CancelledError as err:
@@ -457,8 +470,11 @@ class DataAccessContext:
             if scope is not None:
                 scope.__exit__(None, None, None)
             self._state = _EXITED
-            token, self._token = self._token, None
-            self._deactivate(token)  # type: ignore[arg-type]
+            token = self._token
+            try:
+                var.reset(token)
+            except ValueError:
+                self._deactivate(token)
         if exc_value is None:
             if cancelled is not None:
                 raise cancelled
@@ -469,3 +485,14 @@ class DataAccessContext:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {_STATE_NAMES[self._state]} meta={self.meta!r}>"
+
+
+def _owner(middleware: Any) -> Any:
+    """The registered middleware behind ``middleware`` (an ``acall`` twin's object)."""
+    return getattr(middleware, "__self__", middleware)
+
+
+def _no_yield(middleware: Any) -> MiddlewareSetupException:
+    return MiddlewareSetupException(
+        f"Middleware {describe(_owner(middleware))} did not yield on setup."
+    )

@@ -163,6 +163,7 @@ class DataManager:
         self._middleware: list[Middleware] = []
         # Whether a registered middleware is async (contexts then open awaiting).
         self._async_chain = False
+        self._achain: list[Middleware] = []
         # Contexts skip the get_middleware() call unless a subclass overrides it.
         self._default_chain = type(self).get_middleware is DataManager.get_middleware
         self._context_var: ContextVar[DataAccessContext | None] = ContextVar(
@@ -201,6 +202,8 @@ class DataManager:
         self._async_chain = any(
             is_async_generator(m) or hasattr(m, "acall") for m in self._middleware
         )
+        # What `async with` contexts call: a middleware's async twin if it has one.
+        self._achain[:] = [getattr(m, "acall", m) for m in self._middleware]
 
     def get_middleware(self, context: DataAccessContext) -> Sequence[Middleware]:
         """Return the middleware for ``context`` in order of execution (override to vary it)."""
