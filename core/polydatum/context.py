@@ -239,23 +239,22 @@ class DataAccessContext:
             raise RuntimeError("A DataAccessContext may only be used once.")
         # Active from the start: middleware may set resources up while it sets up.
         self._state = _ACTIVE
-        self._token = self.data_manager._context_var.set(self)
+        dm = self.data_manager
+        self._token = dm._context_var.set(self)
         try:
-            generators = self._middleware_generators
-            dm = self.data_manager
             chain = dm._middleware if dm._default_chain else dm.get_middleware(self)
-            for middleware in chain:
-                gen = middleware(self)
-                if type(gen) is not GeneratorType:
-                    raise MiddlewareSetupException(
-                        f"Middleware {describe(middleware)} is async; open the context with "
-                        "`async with dm.context()` to use it."
-                    )
-                if next(gen, _MISSING) is _MISSING:
-                    raise MiddlewareSetupException(
-                        f"Middleware {describe(middleware)} did not yield on setup."
-                    )
-                generators.append(gen)
+            if chain:
+                generators = self._middleware_generators
+                for middleware in chain:
+                    gen = middleware(self)
+                    if type(gen) is not GeneratorType:
+                        raise MiddlewareSetupException(
+                            f"Middleware {describe(middleware)} is async; open the context "
+                            "with `async with dm.context()` to use it."
+                        )
+                    if next(gen, _MISSING) is _MISSING:
+                        raise _no_yield(middleware)
+                    generators.append(gen)
         except BaseException:
             if not self.__exit__(*sys.exc_info()):
                 raise
