@@ -70,7 +70,7 @@ class DataAccessLayer:
         self._services[key] = service
         cls = type(self)
         if key not in cls.__dict__ and not hasattr(DataAccessLayer, key):
-            setattr(cls, key, _service_property(key))
+            setattr(cls, key, _service_property(self, key))
         return service
 
     if TYPE_CHECKING:
@@ -105,14 +105,17 @@ class DataAccessLayer:
         return name in self._services
 
 
-def _service_property(name: str) -> property:
+def _service_property(dal: DataAccessLayer, name: str) -> property:
+    # The DAL's class is its own, so the getter may hold its variable and registry.
+    var = dal._var
+    services = dal._services
+
     def get(dal: DataAccessLayer) -> Service:
-        if dal._var.get() is None:
+        if var.get() is None:
             dal._no_context(name)
-        return dal._services[name]
+        return services[name]
 
     get.__name__ = name
-
     return property(get, doc=f"The {name!r} service (needs an active context).")
 
 
