@@ -130,6 +130,42 @@ def make_async_dm() -> Any:
     return dm
 
 
+def make_mixed_dm() -> Any:
+    """The async cycle with a sync middleware (usable in both kinds of context)."""
+    from polydatum import DataManager, Service
+
+    class Users(Service):
+        async def whoami(self) -> tuple[Any, Any]:
+            ctx = self._ctx
+            return ctx.meta.user, await ctx.aget("db")
+
+    def middleware(ctx: Any) -> Iterator[None]:
+        yield
+
+    async def db(ctx: Any) -> Any:
+        yield Conn()
+
+    dm = DataManager()
+    dm.register_services(users=Users())
+    dm.register_resources(db=db)
+    dm.register_context_middleware(middleware)
+    return dm
+
+
+def ours_mixed(n: int) -> None:
+    dm = _mdm
+    dal = dm.get_dal()
+
+    async def run() -> None:
+        for _ in range(n):
+            async with dm.context({"user": "bob"}):
+                user, conn = await dal.users.whoami()
+                assert user == "bob"
+                assert conn is not None
+
+    asyncio.run(run())
+
+
 def ours_async(n: int) -> None:
     dm = _adm
     dal = dm.get_dal()
@@ -273,12 +309,13 @@ def old_polydatum() -> float | None:
 
 _dm: Any = None
 _adm: Any = None
+_mdm: Any = None
 
 
 def main() -> list[dict[str, Any]]:
     """Run every variant in one process and return one row per variant."""
-    global _dm, _adm
-    _dm, _adm = make_dm(), make_async_dm()
+    global _dm, _adm, _mdm
+    _dm, _adm, _mdm = make_dm(), make_async_dm(), make_mixed_dm()
     svcs_run, svcs_arun = make_svcs()
     dishka_run, dishka_arun = make_dishka()
     sync = {
@@ -293,6 +330,7 @@ def main() -> list[dict[str, Any]]:
         rows.append({"suite": "core sync", "variant": "polydatum 0.9.1", "us": old})
     asyncs = {
         "polydatum 2 (this)": ours_async,
+        "polydatum 2, sync middleware": ours_mixed,
         "svcs (no meta, no middleware)": svcs_arun,
         "dishka (no meta, no middleware)": dishka_arun,
     }

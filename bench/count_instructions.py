@@ -1,0 +1,81 @@
+"""Machine instructions per context cycle, counted with valgrind's callgrind (no timing noise).
+
+Runs each variant of ``bench_core.py`` under callgrind twice, with 1 and with
+2001 cycles, and prints the difference divided by 2000: the cost of one cycle
+without the start-up of the interpreter. Needs ``valgrind`` on the PATH (the
+Debian package of that name) and the ``bench`` extra.
+
+Run: ``.venv/bin/python bench/count_instructions.py [variant ...]``
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+#: variant -> expression (in bench_core) giving a function of the number of cycles.
+VARIANTS = {
+    "floor (ContextVar + 2 generators)": "b.floor",
+    "polydatum 2 sync": "b.ours",
+    "svcs sync": "b.make_svcs()[0]",
+    "dishka sync": "b.make_dishka()[0]",
+    "polydatum 2 async": "b.ours_async",
+    "polydatum 2 async, sync middleware": "b.ours_mixed",
+    "svcs async": "b.make_svcs()[1]",
+    "dishka async": "b.make_dishka()[1]",
+}
+
+_DRIVER = """
+import sys
+sys.path.insert(0, {here!r})
+import bench_core as b
+b._dm, b._adm, b._mdm = b.make_dm(), b.make_async_dm(), b.make_mixed_dm()
+fn = {expression}
+fn(int(sys.argv[1]))
+"""
+
+
+def count(expression: str, cycles: int) -> int:
+    """Instructions executed by a whole run of ``cycles`` cycles."""
+    driver = _DRIVER.format(here=str(HERE), expression=expression)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        result = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+            + [sys.executable, "-c", driver, str(cycles)],
+            capture_output=True,
+            text=True,
+            # The same hash seed in both runs: dict layouts, hence counts, match.
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+            check=True,
+        )
+    found = re.search(r"Collected : (\d+)", result.stderr)
+    if found is None:
+        raise RuntimeError(f"no instruction count in valgrind's output:\n{result.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def main(names: list[str] | None = None) -> list[dict[str, object]]:
+    """Count each (or each named) variant; return one row per variant."""
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed (apt-get install valgrind); nothing counted.")
+        return []
+    rows: list[dict[str, object]] = []
+    for name, expression in VARIANTS.items():
+        if names and not any(wanted in name for wanted in names):
+            continue
+        per_cycle = (count(expression, 2001) - count(expression, 1)) // 2000
+        rows.append({"variant": name, "instructions per cycle": per_cycle})
+        print(f"  {name:40} {per_cycle:>8,}", flush=True)
+    return rows
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
