@@ -47,9 +47,9 @@ def count(expression: str, cycles: int) -> int:
     driver = _DRIVER.format(here=str(HERE), expression=expression)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
+        command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
         result = subprocess.run(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
-            + [sys.executable, "-c", driver, str(cycles)],
+            [*command, sys.executable, "-c", driver, str(cycles)],
             capture_output=True,
             text=True,
             # The same hash seed in both runs: dict layouts, hence counts, match.
