@@ -9,6 +9,7 @@ process exits, how many connections its pool still has checked out.
 from __future__ import annotations
 
 import atexit
+import os
 import sys
 from collections.abc import AsyncGenerator, Generator
 from typing import Any
@@ -73,6 +74,9 @@ def install(dm: DataManager) -> None:
         raise TypeError(f"unexpected db resource {resource!r}")
 
     def report() -> None:
-        print(POOL_REPORT, engine.pool.checkedout(), file=sys.stderr, flush=True)
+        # One write() per line: worker processes exiting together share the log
+        # file, and print() writes a line in pieces that would interleave.
+        sys.stderr.flush()
+        os.write(sys.stderr.fileno(), f"{POOL_REPORT} {engine.pool.checkedout()}\n".encode())
 
     atexit.register(report)
