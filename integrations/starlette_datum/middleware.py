@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Mapping
-from functools import partial
 from inspect import isawaitable
 from typing import Any
 
 from polydatum import DataAccessLayer, DataManager
 from polydatum.lifecycle import RequestScope, status_for
+from polydatum.meta import new_meta
 from polydatum.util import describe
 from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -101,94 +101,84 @@ class DatumMiddleware:
                 await self.app(scope, receive, send)
             return
         # The HTTP path is inlined here: each extra call is a measurable share of a request.
+        if self.meta is None:
+            # meta.request is built, and meta.user read, only if a service reads them.
+            conn = _Connection()
+            conn.scope = scope
+            conn.receive = receive
+            if "user" in scope:
+                meta = new_meta({"user": scope["user"]}, {"request": conn.request})
+            else:
+                meta = new_meta(None, {"request": conn.request, "user": conn.user})
+        else:
+            request = Request(scope, receive)
+            meta = new_meta(*await self._meta_values(scope, request))
+        # RequestScope.__init__'s work, without a Python-level __init__ call.
+        dm = self.data_manager
+        exchange = _Exchange()
+        exchange.context = ctx = dm.context(meta)
+        exchange.exception = None
+        exchange.closed = False
+        exchange.forward = send
+        exchange.held = None
+        exchange.started = False
+        exchange.close_error = None
+        scope[REQUEST_SCOPE_KEY] = exchange
+        state = scope.get("state")
+        if state is None:
+            scope["state"] = state = {}
+        state[DAL_STATE_KEY] = self._dal
         var = self._context_var
         previous = var.get()
-        if self.meta is not None:
-            request: Request | None = Request(scope, receive)
-            extra = await self._extra_meta(request)  # type: ignore[arg-type]
-        else:
-            request = extra = None  # meta.request is built if a service reads it
-        request_scope = self._request_scope(scope, request, extra, receive)
         try:
-            if not request_scope.try_open():  # opens without awaiting unless needed
-                await request_scope.aopen()
+            # RequestScope.try_open, inlined: no await unless a middleware is async.
+            if dm._default_chain and not dm._async_chain:
+                ctx.__enter__()
+                ctx._async = True
+            else:
+                await ctx.__aenter__()
         except BaseException:
             scope.pop(REQUEST_SCOPE_KEY, None)
             raise
         # An exception already being handled when the request arrived is not the request's.
-        outer = sys.exception()
-        held: Message | None = None
-        started = False
-        close_error: BaseException | None = None
-
-        async def send_closing_first(message: Message) -> None:
-            nonlocal held, started, close_error
-            kind = message["type"]
-            if kind == "http.response.start":
-                # An exception handler sends its response while handling the exception,
-                # so the exception being handled here is the one the app turned into it.
-                exc = sys.exception()
-                if exc is not None and exc is not outer:
-                    request_scope.record(exc)
-                held = message
-                return
-            if kind in _BODY and not message.get("more_body", False) and not request_scope.closed:
-                try:
-                    if not request_scope.try_close():  # closes without awaiting unless needed
-                        await request_scope.aclose()
-                except BaseException as err:
-                    # Nothing went out unless the body was streaming: the app stops here
-                    # and the error reaches the server, which answers 500 or drops the
-                    # connection.
-                    close_error = err
-                    if started:
-                        logger.error(
-                            "Closing the data context failed while the body streamed; "
-                            "closing the connection",
-                            exc_info=err,
-                        )
-                    raise
-            if held is not None:
-                start, held = held, None
-                started = True
-                await send(start)
-            await send(message)
-
+        exchange.outer = sys.exception()
         try:
-            await self.app(scope, receive, send_closing_first)
+            await self.app(scope, receive, exchange.send)
         except BaseException as exc:
-            if close_error is not None:
-                raise close_error from None
-            if request_scope.closed:
+            if exchange.close_error is not None:
+                raise exchange.close_error from None
+            if exchange.closed:
                 raise  # The response was complete (e.g. a background task failed).
-            request_scope.record(exc)
+            exchange.record(exc)
+            started = exchange.started
             status = status_for(exc) if self.map_service_errors and not started else None
             if status is None:
                 if started:
-                    await request_scope.aclose_quietly()
+                    await exchange.aclose_quietly()
                 else:
-                    await request_scope.aclose()
+                    await exchange.aclose()
                 raise
-            await request_scope.aclose()
+            await exchange.aclose()
             await service_error_response(exc, status)(scope, receive, send)
         else:
-            if not request_scope.closed:
+            if not exchange.closed:
                 # The app returned before the last body chunk: the client went away
                 # mid-stream (or the app sent no response); roll back.
-                request_scope.record(
+                exchange.record(
                     ClientDisconnect("The response ended before its body was complete.")
                 )
-                if started:
-                    await request_scope.aclose_quietly()
+                if exchange.started:
+                    await exchange.aclose_quietly()
                 else:
-                    await request_scope.aclose()
+                    await exchange.aclose()
+                held = exchange.held
                 if held is not None:
                     await send(held)
         finally:
             # A streamed body may finish (and close the context) in a child task, whose
             # reset cannot reach this task; it may be the caller's own (httpx's
             # ASGITransport runs the app in the caller's context).
-            if var.get() is request_scope.context:
+            if var.get() is ctx:
                 var.set(previous)
             # The scope refers to the context, whose meta refers to the scope: break the
             # cycle so the request is freed at once rather than by the garbage collector.
@@ -209,47 +199,40 @@ class DatumMiddleware:
             )
         return extra
 
-    def _request_scope(
-        self,
-        scope: Scope,
-        conn: HTTPConnection | None,
-        extra: Mapping[str, Any] | None,
-        receive: Receive | None = None,
-    ) -> RequestScope:
-        """Create the connection's RequestScope (meta: request, user, extras); publish it.
+    async def _meta_values(
+        self, scope: Scope, conn: HTTPConnection
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Return the meta entries (request, user, ``meta=``'s) and the lazy ones apart.
 
-        Without ``conn``, ``meta.request`` is built on first read. The user is
-        read from the scope now if AuthenticationMiddleware ran before us, else
-        on first read (an authentication middleware inside ours may set it).
+        The user is read from the scope now if AuthenticationMiddleware ran before
+        us, else on first read (an authentication middleware inside ours may set it).
         """
-        values: dict[str, Any] = {}
+        extra = await self._extra_meta(conn) if self.meta is not None else None
+        values: dict[str, Any] = {"request": conn}
         later: dict[str, Any] = {}  # plain callables, called on first read
-        if conn is not None:
-            values["request"] = conn
-        else:
-            later["request"] = partial(Request, scope, receive)  # type: ignore[arg-type]
         if "user" in scope:
             values["user"] = scope["user"]
         else:
-            later["user"] = partial(scope.get, "user")
+            conn = _Connection()
+            conn.scope = scope
+            later["user"] = conn.user
         if extra:
             values.update(extra)
             for key in extra:
                 later.pop(key, None)
+        return values, later
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        var = self._context_var
+        previous = var.get()
+        websocket = WebSocket(scope, receive, send)
+        values, later = await self._meta_values(scope, websocket)
         request_scope = RequestScope(self.data_manager, values, later)
         scope[REQUEST_SCOPE_KEY] = request_scope
         state = scope.get("state")
         if state is None:
             scope["state"] = state = {}
         state[DAL_STATE_KEY] = self._dal
-        return request_scope
-
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        var = self._context_var
-        previous = var.get()
-        websocket = WebSocket(scope, receive, send)
-        extra = await self._extra_meta(websocket) if self.meta is not None else None
-        request_scope = self._request_scope(scope, websocket, extra)
         try:
             await request_scope.aopen()
         except BaseException:
@@ -276,6 +259,90 @@ class DatumMiddleware:
             if var.get() is request_scope.context:
                 var.set(previous)
             scope.pop(REQUEST_SCOPE_KEY, None)
+
+
+class _Connection:
+    """The request's scope and receive: builds meta's lazy entries on first read.
+
+    Apart from the RequestScope so that popping the scope's reference to the
+    RequestScope leaves no reference cycle.
+    """
+
+    __slots__ = ("receive", "scope")
+
+    # Built bare (no Python __init__ call) and filled in by the middleware.
+    __init__ = object.__init__
+
+    scope: Scope
+    receive: Receive
+
+    def request(self) -> Request:
+        return Request(self.scope, self.receive)
+
+    def user(self) -> Any:
+        return self.scope.get("user")
+
+
+class _Exchange(RequestScope):
+    """One HTTP request's RequestScope, and the ``send`` the app gets.
+
+    ``send`` holds ``http.response.start`` until the body's last message has
+    arrived, closes the context, then sends both: a failure while closing
+    becomes the server's 500 rather than a sent 2xx.
+    """
+
+    __slots__ = ("close_error", "forward", "held", "outer", "started")
+
+    # Built bare (no Python __init__ call) and filled in by the middleware.
+    __init__ = object.__init__
+
+    forward: Send
+    held: Message | None
+    started: bool
+    close_error: BaseException | None
+    outer: BaseException | None
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            # An exception handler sends its response while handling the exception,
+            # so the exception being handled here is the one the app turned into it.
+            exc = sys.exception()
+            if exc is not None and exc is not self.outer:
+                self.record(exc)
+            self.held = message
+            return
+        if kind in _BODY and not self.closed and not message.get("more_body", False):
+            try:
+                # RequestScope.try_close, inlined: no await unless something async was set up.
+                ctx = self.context
+                if ctx._awaits:
+                    await self.aclose()
+                else:
+                    self.closed = True
+                    error = self.exception
+                    if error is None:
+                        ctx.__exit__(None, None, None)
+                    else:
+                        ctx.__exit__(type(error), error, error.__traceback__)
+            except BaseException as err:
+                # Nothing went out unless the body was streaming: the app stops here
+                # and the error reaches the server, which answers 500 or drops the
+                # connection.
+                self.close_error = err
+                if self.started:
+                    logger.error(
+                        "Closing the data context failed while the body streamed; "
+                        "closing the connection",
+                        exc_info=err,
+                    )
+                raise
+        held = self.held
+        if held is not None:
+            self.held = None
+            self.started = True
+            await self.forward(held)
+        await self.forward(message)
 
 
 def get_dal(conn: HTTPConnection) -> DataAccessLayer:
