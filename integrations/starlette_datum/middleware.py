@@ -12,6 +12,7 @@ from polydatum import DataAccessLayer, DataManager
 from polydatum.lifecycle import RequestScope, status_for
 from polydatum.meta import new_meta
 from polydatum.util import describe
+from starlette.datastructures import State
 from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -343,6 +344,23 @@ class _Exchange(RequestScope):
             self.started = True
             await self.forward(held)
         await self.forward(message)
+
+
+def _state_dal(state: State) -> Any:
+    """``State.dal``: the same ``scope["state"]`` entry, read without State's ``__getattr__``."""
+    try:
+        return state._state[DAL_STATE_KEY]
+    except KeyError:
+        # State's own __getattr__ runs next and raises its usual AttributeError.
+        raise AttributeError(DAL_STATE_KEY) from None
+
+
+# ``request.state.dal`` is read on most requests. State finds its entries with
+# ``__getattr__``, which CPython reaches only after a failed lookup (an
+# AttributeError built and discarded each time); a property is found at once.
+# Setting and deleting still go through State's __setattr__/__delattr__.
+if DAL_STATE_KEY not in vars(State):
+    State.dal = property(_state_dal)  # type: ignore[attr-defined]
 
 
 def get_dal(conn: HTTPConnection) -> DataAccessLayer:

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from polydatum import DataManager
 from starlette.applications import Starlette
+from starlette.datastructures import State
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -251,3 +252,18 @@ async def test_finished_request_is_freed_without_the_garbage_collector(dm: DataM
             assert refs[0]() is None
         finally:
             gc.enable()
+
+
+def test_state_dal_reads_like_any_other_state_entry() -> None:
+    """``State.dal`` (a property, for speed) behaves as State's own entries do."""
+    state = State()
+    assert not hasattr(state, DAL_STATE_KEY)
+    assert getattr(state, DAL_STATE_KEY, "default") == "default"
+    with pytest.raises(AttributeError, match=r"^'State' object has no attribute 'dal'$"):
+        state.dal  # noqa: B018
+    state.dal = "set"
+    assert (state.dal, state[DAL_STATE_KEY], state._state) == ("set", "set", {"dal": "set"})
+    del state.dal
+    assert DAL_STATE_KEY not in state._state
+    shared = {DAL_STATE_KEY: "from the dict"}
+    assert State(shared).dal == "from the dict"
