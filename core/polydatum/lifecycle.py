@@ -70,41 +70,6 @@ class RequestScope:
         """Enter the context (sync)."""
         return self.context.__enter__()
 
-    def try_open(self) -> bool:
-        """Open the context for async code without awaiting, if no middleware is async.
-
-        Returns False (nothing done) otherwise: ``await scope.aopen()`` then.
-        Async resources may still be set up later (``await ctx.aget(name)``);
-        the context then needs ``await scope.aclose()``.
-        """
-        ctx = self.context
-        dm = ctx.data_manager
-        if not dm._default_chain or dm._async_chain:
-            return False
-        ctx.__enter__()
-        ctx._async = True
-        return True
-
-    def try_close(self, exc: BaseException | None = None) -> bool:
-        """Close without awaiting when nothing async was set up; False: ``await aclose()``.
-
-        Raises what :meth:`close` raises.
-        """
-        if self.closed:
-            return True
-        ctx = self.context
-        if ctx._awaits:
-            return False
-        self.closed = True
-        if exc is not None and self.exception is None:
-            self.exception = exc
-        error = self.exception
-        if error is None:
-            ctx.__exit__(None, None, None)
-        else:
-            ctx.__exit__(type(error), error, error.__traceback__)
-        return True
-
     def aopen(self) -> Awaitable[DataAccessContext]:
         """Enter the context (async): ``await scope.aopen()``."""
         return self.context.__aenter__()

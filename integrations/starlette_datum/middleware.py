@@ -104,13 +104,13 @@ class DatumMiddleware:
         # The HTTP path is inlined here: each extra call is a measurable share of a request.
         if self.meta is None:
             # meta.request is built, and meta.user read, only if a service reads them.
-            conn = _Connection()
-            conn.scope = scope
-            conn.receive = receive
+            loaders = _Connection()
+            loaders.scope = scope
+            loaders.receive = receive
             if "user" in scope:
-                meta = new_meta({"user": scope["user"]}, {"request": conn.request})
+                meta = new_meta({"user": scope["user"]}, {"request": loaders.request})
             else:
-                meta = new_meta(None, {"request": conn.request, "user": conn.user})
+                meta = new_meta(None, {"request": loaders.request, "user": loaders.user})
         else:
             request = Request(scope, receive)
             meta = new_meta(*await self._meta_values(scope, request))
@@ -132,7 +132,8 @@ class DatumMiddleware:
         var = self._context_var
         previous = var.get()
         try:
-            # RequestScope.try_open, inlined: no await unless a middleware is async.
+            # No context middleware is async (and the chain is the default one): enter
+            # without a coroutine, marked as opened for async code like __aenter__ does.
             if dm._default_chain and not dm._async_chain:
                 ctx.__enter__()
                 ctx._async = True
@@ -214,9 +215,9 @@ class DatumMiddleware:
         if "user" in scope:
             values["user"] = scope["user"]
         else:
-            conn = _Connection()
-            conn.scope = scope
-            later["user"] = conn.user
+            loaders = _Connection()
+            loaders.scope = scope
+            later["user"] = loaders.user
         if extra:
             values.update(extra)
             for key in extra:
@@ -315,7 +316,7 @@ class _Exchange(RequestScope):
             return
         if kind in _BODY and not self.closed and not message.get("more_body", False):
             try:
-                # RequestScope.try_close, inlined: no await unless something async was set up.
+                # Nothing async set up: RequestScope.close, inlined; else await aclose.
                 ctx = self.context
                 if ctx._awaits:
                     await self.aclose()
