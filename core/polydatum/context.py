@@ -102,6 +102,8 @@ class DataAccessContext:
     __slots__ = (
         "__dict__",
         "__weakref__",
+        "_async",
+        "_awaits",
         "_middleware_generators",
         "_resource_generators",
         "_state",
@@ -111,11 +113,9 @@ class DataAccessContext:
         "meta",
     )
 
-    #: True for a context opened with ``async with`` (set in its __dict__ then).
-    _async = False
-    #: True once an async generator (middleware or resource) is set up: only then
-    #: must closing await; until then ``__aexit__`` closes the sync way.
-    _awaits = False
+    #: ``_async``: True for a context opened with ``async with``.
+    #: ``_awaits``: True once an async generator (middleware or resource) is set
+    #: up: only then must closing await; until then ``__aexit__`` closes the sync way.
 
     def __init__(self, data_manager: DataManager, meta: Mapping[str, Any] | Meta | None = None):
         """Create a context of ``data_manager``; ``meta`` is read-only data about it."""
@@ -136,8 +136,12 @@ class DataAccessContext:
         else:
             self.meta = new_meta(meta)
         self._resource_generators: dict[str, _Gen] = {}
-        self._middleware_generators: list[_Gen] = []
+        # A list of its own once middleware is set up (most contexts of a
+        # DataManager without middleware never need one).
+        self._middleware_generators: list[_Gen] = _NO_GENERATORS
         self._state = _CREATED
+        self._async = False
+        self._awaits = False
         self._token: Token[DataAccessContext | None] | None = None
 
     # -- resources ---------------------------------------------------------
@@ -244,7 +248,7 @@ class DataAccessContext:
         try:
             chain = dm._middleware if dm._default_chain else dm.get_middleware(self)
             if chain:
-                generators = self._middleware_generators
+                self._middleware_generators = generators = []
                 for middleware in chain:
                     gen = middleware(self)
                     if type(gen) is not GeneratorType:
@@ -367,7 +371,7 @@ class DataAccessContext:
                 # twin: `async with` contexts call its `acall` instead.
                 chain = [getattr(m, "acall", m) for m in dm.get_middleware(self)]
             if chain:
-                generators = self._middleware_generators
+                self._middleware_generators = generators = []
                 for middleware in chain:
                     gen = middleware(self)
                     if type(gen) is GeneratorType:
@@ -484,6 +488,11 @@ class DataAccessContext:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {_STATE_NAMES[self._state]} meta={self.meta!r}>"
+
+
+#: The middleware generators of a context before any is set up: empty, never
+#: appended to (contexts make a list of their own first), so one serves all.
+_NO_GENERATORS: list[_Gen] = ()  # type: ignore[assignment]
 
 
 def _owner(middleware: Any) -> Any:

@@ -153,6 +153,8 @@ class _ContextMeta(Meta):
 
 
 _NOT_SET: Any = object()
+#: ``_ContextMeta`` as a type checker should see it (its __init__ is SimpleNamespace's).
+_meta: Callable[..., Meta] = _ContextMeta
 _new = SimpleNamespace.__new__
 _init = SimpleNamespace.__init__
 
@@ -181,20 +183,21 @@ def new_meta(opts: Mapping[str, Any] | None, lazy_values: dict[str, Any] | None 
     saves looking for them among ``opts``: each a :class:`lazy` or a plain
     zero-argument callable. The Meta takes that dict over.
     """
-    meta: Meta = _new(_ContextMeta)
     if opts:
+        values: Mapping[str, Any] = opts
         for value in opts.values():
             if type(value) is lazy:
                 values = dict(opts)
                 prepare(values)
-                _init(meta, **values)
                 break
-        else:
-            _init(meta, **opts)
+        if lazy_values:
+            pending = values.get(_PENDING)
+            if pending is not None:
+                pending.update(lazy_values)
+            else:
+                # One C call: the caller hands the lazy_values dict over.
+                return _meta(**values, **{_PENDING: lazy_values})
+        return _meta(**values)
     if lazy_values:
-        pending = meta.__dict__.get(_PENDING)
-        if pending is None:
-            meta.__dict__[_PENDING] = lazy_values  # the caller hands the dict over
-        else:
-            pending.update(lazy_values)
-    return meta
+        return _meta(**{_PENDING: lazy_values})
+    return _meta()
