@@ -68,23 +68,30 @@ class ResourceAttribute:
             gen = factory(ctx)
         else:
             gen = ctx._open_resource(self.name)  # raises: the context is not live
-        if type(gen) is GeneratorType:
+        try:
             value = next(gen, _MISSING)
-            if value is not _MISSING:
-                name = self.name
-                ctx._resource_generators[name] = gen
-                ctx.__dict__[name] = value
-                return value
-            raise ResourceSetupException(f"Resource {self.name!r} did not yield on setup.")
-        name = self.name
-        if ctx._async:
-            msg = f"Resource {name!r} is async; get it with `await ctx.aget({name!r})` first."
-        else:
-            msg = (
-                f"Resource {name!r} is async (an async generator); open the context with "
-                f"`async with dm.context()` and get it with `await ctx.aget({name!r})`."
-            )
-        raise ResourceSetupException(msg)
+        except TypeError:
+            if type(gen) is GeneratorType:
+                raise  # raised by the resource itself
+            raise _async_resource(ctx, self.name) from None
+        if value is not _MISSING:
+            name = self.name
+            ctx._resource_generators[name] = gen
+            ctx.__dict__[name] = value
+            return value
+        raise ResourceSetupException(f"Resource {self.name!r} did not yield on setup.")
+
+
+def _async_resource(ctx: DataAccessContext, name: str) -> ResourceSetupException:
+    """The error for an async resource read as an attribute."""
+    if ctx._async:
+        msg = f"Resource {name!r} is async; get it with `await ctx.aget({name!r})` first."
+    else:
+        msg = (
+            f"Resource {name!r} is async (an async generator); open the context with "
+            f"`async with dm.context()` and get it with `await ctx.aget({name!r})`."
+        )
+    return ResourceSetupException(msg)
 
 
 class DataAccessContext:
@@ -251,12 +258,16 @@ class DataAccessContext:
                 self._middleware_generators = generators = []
                 for middleware in chain:
                     gen = middleware(self)
-                    if type(gen) is not GeneratorType:
+                    try:
+                        value = next(gen, _MISSING)
+                    except TypeError:
+                        if type(gen) is GeneratorType:
+                            raise  # raised by the middleware itself
                         raise MiddlewareSetupException(
                             f"Middleware {describe(middleware)} is async; open the context "
                             "with `async with dm.context()` to use it."
-                        )
-                    if next(gen, _MISSING) is _MISSING:
+                        ) from None
+                    if value is _MISSING:
                         raise _no_yield(middleware)
                     generators.append(gen)
         except BaseException:
