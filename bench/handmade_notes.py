@@ -9,7 +9,8 @@ variants differ only in how the connection and transaction are handled.
 
 Targets (``bench/`` on the path): ``handmade_notes:flask_app()``,
 ``handmade_notes:django_wsgi()``, ``handmade_notes:django_asgi()``,
-``handmade_notes:starlette_app()``; the database is ``$DATABASE_URL``.
+``handmade_notes:starlette_app()``; the database is ``$DATABASE_URL`` and the pool
+size ``$DATABASE_POOL_SIZE``, read as the example apps read them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from polydatum import ServiceError
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from example_apps.config import database_url
+from example_apps.config import database_pool_size, database_url
 from example_apps.notes import Unauthorized, error_response
 from example_apps.notes import statements as sql
 from example_apps.notes.services import not_found
@@ -56,7 +57,7 @@ async def _aread(conn: AsyncConnection, authorization: str | None, note_id: str)
 def flask_app() -> Any:
     from flask import Flask, request
 
-    engine = make_engine(database_url())
+    engine = make_engine(database_url(), database_pool_size())
     app = Flask(__name__)
 
     @app.get("/notes/<note_id>")
@@ -87,7 +88,7 @@ def _django_setup() -> None:
     django.setup()
     from django.urls import path
 
-    globals()["_engine"] = make_engine(database_url())
+    globals()["_engine"] = make_engine(database_url(), database_pool_size())
     globals()["urlpatterns"] = [path("notes/<str:note_id>", django_view)]
 
 
@@ -122,7 +123,7 @@ def starlette_app() -> Any:
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
-    engine = make_async_engine(database_url())
+    engine = make_async_engine(database_url(), database_pool_size())
 
     async def read_note(request: Request) -> Response:
         try:

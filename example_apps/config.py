@@ -17,6 +17,7 @@ from .notes import User, build_async_data_manager, build_data_manager
 __all__ = [
     "CELERY_BROKER_URL_ENV",
     "CELERY_QUEUE_ENV",
+    "DATABASE_POOL_SIZE_ENV",
     "DATABASE_URL_ENV",
     "DEFAULT_CELERY_QUEUE",
     "DEFAULT_DATABASE_URL",
@@ -25,6 +26,7 @@ __all__ = [
     "broker_url",
     "celery_queue",
     "data_manager",
+    "database_pool_size",
     "database_url",
 ]
 
@@ -32,6 +34,8 @@ __all__ = [
 DATABASE_URL_ENV = "DATABASE_URL"
 #: A SQLite file in the working directory.
 DEFAULT_DATABASE_URL = "sqlite:///notes.sqlite3"
+#: Connections each process's pool keeps open, e.g. ``8``; unset: SQLAlchemy's default, 5.
+DATABASE_POOL_SIZE_ENV = "DATABASE_POOL_SIZE"
 #: A Celery broker, e.g. ``redis://127.0.0.1:6379/0``; unset: notes are not counted.
 CELERY_BROKER_URL_ENV = "CELERY_BROKER_URL"
 #: The queue the apps send ``count_words`` to and the worker reads.
@@ -44,6 +48,26 @@ TEST_HOOKS_ENV = "NOTES_TEST_HOOKS"
 def database_url() -> str:
     """Return ``$DATABASE_URL``, or the SQLite default."""
     return os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
+
+
+def database_pool_size() -> int | None:
+    """Return ``$DATABASE_POOL_SIZE``, or None (SQLAlchemy's default pool size, 5).
+
+    Give it the number of requests a process serves at once (uvicorn serves
+    every open connection's request at once): a request over the pool size
+    opens a connection of its own and closes it afterwards.
+
+    Raises:
+        ValueError: the variable is set but not a whole number of at least 1.
+    """
+    value = os.environ.get(DATABASE_POOL_SIZE_ENV, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(
+            f"${DATABASE_POOL_SIZE_ENV} must be a whole number of at least 1, got {value!r}."
+        )
+    return int(value)
 
 
 def broker_url() -> str | None:
@@ -60,14 +84,15 @@ def celery_queue() -> str:
 def data_manager() -> DataManager:
     """Return this process's sync DataManager for ``database_url()`` (Flask, Django, worker)."""
     after_write = _count_words_later if broker_url() else None
-    return _with_test_hooks(build_data_manager(database_url(), after_write))
+    return _with_test_hooks(build_data_manager(database_url(), after_write, database_pool_size()))
 
 
 @cache
 def async_data_manager() -> DataManager:
     """Return this process's async DataManager for ``database_url()`` (Starlette)."""
     after_write = _acount_words_later if broker_url() else None
-    return _with_test_hooks(build_async_data_manager(database_url(), after_write))
+    dm = build_async_data_manager(database_url(), after_write, database_pool_size())
+    return _with_test_hooks(dm)
 
 
 def _count_words_later(note_id: int, owner: User) -> None:

@@ -4,7 +4,11 @@
 (Starlette) register one resource, ``db`` (a pooled connection, checked out on
 first use), one context middleware (the request is one transaction) and the
 services. ``url`` is any SQLAlchemy URL; ``postgresql://...`` uses psycopg 3,
-``sqlite:///...`` the standard library (aiosqlite when async). With
+``sqlite:///...`` the standard library (aiosqlite when async). ``pool_size``
+is how many connections the engine's pool keeps open (SQLAlchemy's default,
+5, when None; in-memory SQLite has no pool to size): give it the number of
+requests a process serves at once, or every request over it opens and
+closes a connection of its own. With
 ``after_write`` (the apps pass one when a Celery broker is configured),
 ``OnCommitMiddleware`` goes first, so tasks sent with ``delay_on_commit``
 leave once the request committed.
@@ -12,7 +16,7 @@ leave once the request committed.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from polydatum import DataAccessLayer, DataManager, lazy
 from polydatum.contrib.sqlalchemy import (
@@ -22,7 +26,9 @@ from polydatum.contrib.sqlalchemy import (
     TransactionMiddleware,
 )
 from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
 
 from .async_services import AsyncNotes, AsyncUsers
 from .schema import create_schema
@@ -57,35 +63,49 @@ def _sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
+def _pool_options(url: URL, pool_size: int | None) -> dict[str, Any]:
+    # Only queue pools have a size; in-memory SQLite keeps its one connection.
+    dialect = cast("type[DefaultDialect]", url.get_dialect())
+    if pool_size is None or not issubclass(dialect.get_pool_class(url), QueuePool):
+        return {}
+    return {"pool_size": pool_size}
+
+
+def make_engine(url: str, pool_size: int | None = None) -> Engine:
     """Return a sync engine for ``url`` (psycopg 3 for ``postgresql://``)."""
-    engine = create_engine(_with_driver(url, _SYNC_DRIVERS))
+    parsed = _with_driver(url, _SYNC_DRIVERS)
+    engine = create_engine(parsed, **_pool_options(parsed, pool_size))
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_connect)
     return engine
 
 
-def make_async_engine(url: str) -> AsyncEngine:
+def make_async_engine(url: str, pool_size: int | None = None) -> AsyncEngine:
     """Return an async engine for ``url`` (psycopg 3 async, or aiosqlite)."""
-    engine = create_async_engine(_with_driver(url, _ASYNC_DRIVERS))
+    parsed = _with_driver(url, _ASYNC_DRIVERS)
+    engine = create_async_engine(parsed, **_pool_options(parsed, pool_size))
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
     return engine
 
 
-def build_data_manager(url: str, after_write: AfterWrite | None = None) -> DataManager:
+def build_data_manager(
+    url: str, after_write: AfterWrite | None = None, pool_size: int | None = None
+) -> DataManager:
     """Return the sync DataManager of the notes domain (Flask, Django, the worker, scripts)."""
     dm = DataManager()
-    dm.register_resources(db=ConnectionResource(make_engine(url)))
+    dm.register_resources(db=ConnectionResource(make_engine(url, pool_size)))
     dm.register_context_middleware(*_middleware(TransactionMiddleware("db"), after_write))
     dm.register_services(users=Users(), notes=Notes(after_write))
     return dm
 
 
-def build_async_data_manager(url: str, after_write: AfterWrite | None = None) -> DataManager:
+def build_async_data_manager(
+    url: str, after_write: AfterWrite | None = None, pool_size: int | None = None
+) -> DataManager:
     """Return the async DataManager of the notes domain (Starlette); use ``async with``."""
     dm = DataManager()
-    dm.register_resources(db=AsyncConnectionResource(make_async_engine(url)))
+    dm.register_resources(db=AsyncConnectionResource(make_async_engine(url, pool_size)))
     dm.register_context_middleware(*_middleware(AsyncTransactionMiddleware("db"), after_write))
     dm.register_services(users=AsyncUsers(), notes=AsyncNotes(after_write))
     return dm
