@@ -4,15 +4,26 @@ Each app runs under its real server on PostgreSQL, twice: the example app
 (polydatum: the plugin opens a context per request, ``ConnectionResource`` and
 ``TransactionMiddleware`` handle the connection and the transaction) and the
 same endpoint written by hand (``bench/handmade_notes.py``: ``engine.begin()``
-in the view). Both use the same statements, validation and engine settings.
+in the view). Both use the same statements, validation and engine settings,
+the pool sized to the number of connections (``$DATABASE_POOL_SIZE``): with
+SQLAlchemy's default of 5, a uvicorn server serving 8 requests at once opens
+and closes a PostgreSQL connection for many of them, which costs more than
+the request and swamps the comparison.
 
 The load generator is a small keep-alive HTTP/1.1 client on asyncio (cheap
 per request, so it leaves the server most of the CPU), ``CONNECTIONS`` at
-once, a bounded number of requests per run. Variants alternate within each
-round; the table gives medians over the rounds. Next to throughput it gives
-the server processes' CPU time per request (from ``/proc``), which other load
-on the machine disturbs less than throughput; ``BENCH_CONNECTIONS`` sets the
-number of connections (default 8).
+once, each run lasting ``RUN_SECONDS``. The two variants of a server run back
+to back in each round, in alternating order; the ratio is the median of the
+rounds' paired ratios, given with its interquartile range so that the
+machine's noise shows. Next to throughput the table gives CPU time per request
+of the server's processes and of the PostgreSQL sessions serving it (from
+``/proc``, when PostgreSQL runs on this machine; each variant's sessions are
+told apart by their ``application_name``), which other load on the machine
+disturbs less than throughput, and how many PostgreSQL sessions the variant
+opened while measured (0 unless its pool was too small).
+
+Settings: ``BENCH_CONNECTIONS`` (default 8), ``BENCH_ROUNDS`` (default 30),
+``BENCH_RUN_SECONDS`` (default 0.5).
 
 Run: ``.venv/bin/python bench/bench_examples.py [name filter]`` (PostgreSQL from
 ``$POLYDATUM_TEST_POSTGRES_URL``, default ``postgresql://root@127.0.0.1:5432/test``).
@@ -32,7 +43,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -45,32 +56,22 @@ from example_apps.notes import issue_token, prepare_database  # noqa: E402
 from example_apps.notes.wiring import make_engine  # noqa: E402
 
 SCHEMA = "polydatum_examples_bench"
-ROUNDS = 15
-WARMUP = 100
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "8"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "30"))
+RUN_SECONDS = float(os.environ.get("BENCH_RUN_SECONDS", "0.5"))
+WARMUP_SECONDS = 2.0
+VARIANTS = ("by hand", "polydatum")
 
-# server -> (how to serve, polydatum target, hand-written target, requests per run);
-# uvicorn targets are factories. Django's ASGI handler is slower: fewer requests.
+# server -> (how to serve, polydatum target, hand-written target); uvicorn targets are factories.
 SERVERS = {
-    "flask / gunicorn": ("gunicorn", "example_apps.flask_app:create_app()", "flask_app()", 250),
+    "flask / gunicorn": ("gunicorn", "example_apps.flask_app:create_app()", "flask_app()"),
     "django / gunicorn": (
         "gunicorn",
         "example_apps.django_app.wsgi:application",
         "django_wsgi()",
-        250,
     ),
-    "django / uvicorn": (
-        "uvicorn",
-        "example_apps.django_app.asgi:application",
-        "django_asgi",
-        100,
-    ),
-    "starlette / uvicorn": (
-        "uvicorn",
-        "example_apps.starlette_app:create_app",
-        "starlette_app",
-        200,
-    ),
+    "django / uvicorn": ("uvicorn", "example_apps.django_app.asgi:application", "django_asgi"),
+    "starlette / uvicorn": ("uvicorn", "example_apps.starlette_app:create_app", "starlette_app"),
 }
 
 
@@ -113,7 +114,10 @@ def _cpu_seconds(pid: int) -> float:
 @contextmanager
 def _serve(server: str, target: str, database_url: str) -> Iterator[subprocess.Popen[bytes]]:
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url}
+    # No broker: the example apps would register OnCommitMiddleware, which the handmade one lacks.
+    unfair = {"CELERY_BROKER_URL", "NOTES_TEST_HOOKS"}
+    env = {key: value for key, value in os.environ.items() if key not in unfair}
+    env |= {"DATABASE_URL": database_url, "DATABASE_POOL_SIZE": str(CONNECTIONS)}
     env["DJANGO_SETTINGS_MODULE"] = (
         "example_apps.django_app.settings"  # the handmade app ignores it
     )
@@ -154,12 +158,11 @@ async def _read_response(reader: asyncio.StreamReader) -> bytes:
             return head
 
 
-async def _client(port: int, request: bytes, count: int, latencies: list[int]) -> None:
+async def _client(port: int, request: bytes, deadline: int, latencies: list[int]) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     clock = time.perf_counter_ns
     try:
-        for _ in range(count):
-            start = clock()
+        while (start := clock()) < deadline:
             writer.write(request)
             head = await _read_response(reader)
             latencies.append(clock() - start)
@@ -169,8 +172,8 @@ async def _client(port: int, request: bytes, count: int, latencies: list[int]) -
         writer.close()
 
 
-def _load(server: Any, request: bytes, total: int) -> tuple[float, list[int], float]:
-    """Send ``total`` requests over ``CONNECTIONS`` connections.
+def _load(server: Any, request: bytes, seconds: float) -> tuple[float, list[int], float]:
+    """Send requests over ``CONNECTIONS`` connections for ``seconds``.
 
     Returns requests per second, the latencies (ns) and the server's CPU
     time in seconds (less sensitive than throughput to other load on the
@@ -180,8 +183,9 @@ def _load(server: Any, request: bytes, total: int) -> tuple[float, list[int], fl
     latencies: list[int] = []
 
     async def run() -> None:
-        each = total // CONNECTIONS
-        await asyncio.gather(*(_client(port, request, each, latencies) for _ in range(CONNECTIONS)))
+        deadline = time.perf_counter_ns() + int(seconds * 1e9)
+        clients = (_client(port, request, deadline, latencies) for _ in range(CONNECTIONS))
+        await asyncio.gather(*clients)
 
     cpu = _cpu_seconds(server.pid)
     start = time.perf_counter_ns()
@@ -189,6 +193,60 @@ def _load(server: Any, request: bytes, total: int) -> tuple[float, list[int], fl
     elapsed = time.perf_counter_ns() - start
     cpu = _cpu_seconds(server.pid) - cpu
     return len(latencies) / (elapsed / 1e9), latencies, cpu
+
+
+class _Sessions:
+    """The PostgreSQL sessions of each variant (by ``application_name``) and their CPU time.
+
+    CPU time is read from ``/proc``, so only when PostgreSQL runs on this machine.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._engine = make_engine(url)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def cpu(self, application_name: str) -> dict[int, float | None]:
+        """Return ``{pid: CPU seconds, or None when not on this machine}`` of the sessions."""
+        with self._engine.connect() as conn:
+            pids = conn.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
+                {"name": application_name},
+            ).scalars()
+            return {pid: self._local_cpu(pid) for pid in pids}
+
+    @staticmethod
+    def _local_cpu(pid: int) -> float | None:
+        try:
+            if not Path(f"/proc/{pid}/comm").read_text().startswith("postgres"):
+                return None
+        except OSError:
+            return None
+        return _cpu_seconds(pid)
+
+
+class _Run(NamedTuple):
+    rps: float
+    latencies: list[int]
+    cpu: float  # the server's, seconds
+    db_cpu: float | None  # its PostgreSQL sessions', seconds; None when not measurable
+    opened: int  # PostgreSQL sessions that appeared during the run
+
+
+def _measured(server: Any, sessions: _Sessions, name: str, request: bytes) -> _Run:
+    before = sessions.cpu(name)
+    rps, latencies, cpu = _load(server, request, RUN_SECONDS)
+    after = sessions.cpu(name)
+    db_cpu: float | None = 0.0
+    for pid, seconds in after.items():
+        if seconds is None or db_cpu is None:
+            db_cpu = None
+            continue
+        # A session opened during the run counts whole (opening it was part of the run);
+        # one closed during the run is lost, and shows in ``opened`` as the one replacing it.
+        db_cpu += seconds - (before.get(pid) or 0.0)
+    return _Run(rps, latencies, cpu, db_cpu, len(after.keys() - before.keys()))
 
 
 def _database() -> tuple[str, str, int]:
@@ -222,9 +280,11 @@ def main(only: str = "") -> list[dict[str, Any]]:
     """Measure every server (whose name contains ``only``) with both variants; one row each."""
     servers = {name: spec for name, spec in SERVERS.items() if only in name}
     url, token, note_id = _database()
+    sessions = _Sessions(url)
     try:
-        return _measure(servers, url, token, note_id)
+        return _measure(servers, url, token, note_id, sessions)
     finally:
+        sessions.close()
         engine = make_engine(url)
         try:
             with engine.begin() as conn:
@@ -234,62 +294,84 @@ def main(only: str = "") -> list[dict[str, Any]]:
 
 
 def _measure(
-    servers: dict[str, tuple[str, str, str, int]], url: str, token: str, note_id: int
+    servers: dict[str, tuple[str, str, str]],
+    url: str,
+    token: str,
+    note_id: int,
+    sessions: _Sessions,
 ) -> list[dict[str, Any]]:
     request = (
         f"GET /notes/{note_id} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n"
     ).encode()
-    results: dict[tuple[str, str], list[tuple[float, list[int], float]]] = {}
+    results: dict[tuple[str, str], list[_Run]] = {}
+    names: dict[tuple[str, str], str] = {}
     with ExitStack() as stack:
         servers_up = {}
-        for name, (server, ours, theirs, _) in servers.items():
-            servers_up[name, "polydatum"] = stack.enter_context(_serve(server, ours, url))
-            servers_up[name, "by hand"] = stack.enter_context(
-                _serve(server, f"handmade_notes:{theirs}", url)
-            )
+        for number, (name, (server, ours, theirs)) in enumerate(servers.items()):
+            targets = {"polydatum": ours, "by hand": f"handmade_notes:{theirs}"}
+            for variant in VARIANTS:
+                # Each variant's PostgreSQL sessions carry a name of their own.
+                names[name, variant] = f"bench_examples_{number}_{variant.replace(' ', '_')}"
+                variant_url = f"{url}&application_name={names[name, variant]}"
+                servers_up[name, variant] = stack.enter_context(
+                    _serve(server, targets[variant], variant_url)
+                )
         for up in servers_up.values():
-            _load(up, request, WARMUP)
+            _load(up, request, WARMUP_SECONDS)  # fills the pool, prepares the statements
         for round_ in range(ROUNDS):
-            for name, (*_, requests) in servers.items():
+            for name in servers:
                 # Alternate which variant goes first, so drift hits both alike.
-                order = ["polydatum", "by hand"] if round_ % 2 else ["by hand", "polydatum"]
+                order = VARIANTS if round_ % 2 else VARIANTS[::-1]
                 for variant in order:
                     results.setdefault((name, variant), []).append(
-                        _load(servers_up[name, variant], request, requests)
+                        _measured(
+                            servers_up[name, variant], sessions, names[name, variant], request
+                        )
                     )
     rows = []
     for name in servers:
         ours = results[name, "polydatum"]
         theirs = results[name, "by hand"]
-        rps_ours = statistics.median(r[0] for r in ours)
-        rps_theirs = statistics.median(r[0] for r in theirs)
-        cpu_ours = _cpu_per_request(ours)
-        cpu_theirs = _cpu_per_request(theirs)
+        # Each round runs both variants back to back: their ratio is paired
+        # (it shares the machine's load of the moment), then the median.
+        ratios = [o.rps / t.rps for o, t in zip(ours, theirs, strict=True)]
+        q1, _, q3 = statistics.quantiles(ratios, n=4)
+        cpu_ours, cpu_theirs = _cpu_per_request(ours), _cpu_per_request(theirs)
         rows.append(
             {
                 "server": name,
-                "by hand req/s": round(rps_theirs),
-                "polydatum req/s": round(rps_ours),
-                # Each round runs both variants back to back: their ratio is paired
-                # (it shares the machine's load of the moment), then the median.
-                "ratio": statistics.median(o[0] / t[0] for o, t in zip(ours, theirs, strict=True)),
+                "by hand req/s": round(statistics.median(r.rps for r in theirs)),
+                "polydatum req/s": round(statistics.median(r.rps for r in ours)),
+                "ratio": statistics.median(ratios),
+                "ratio q1-q3": f"{q1:.2f}-{q3:.2f}",
                 "by hand p99 ms": _p99(theirs),
                 "polydatum p99 ms": _p99(ours),
                 "by hand CPU us/req": round(cpu_theirs),
                 "polydatum CPU us/req": round(cpu_ours),
                 "CPU ratio": cpu_theirs / cpu_ours,
+                "by hand DB CPU us/req": _db_cpu_per_request(theirs),
+                "polydatum DB CPU us/req": _db_cpu_per_request(ours),
+                "DB sessions opened (hand/polydatum)": (
+                    f"{sum(r.opened for r in theirs)}/{sum(r.opened for r in ours)}"
+                ),
             }
         )
     return rows
 
 
-def _cpu_per_request(runs: list[tuple[float, list[int], float]]) -> float:
+def _cpu_per_request(runs: list[_Run]) -> float:
     # Summed over the runs: /proc counts CPU time in 10 ms ticks.
-    return sum(run[2] for run in runs) / sum(len(run[1]) for run in runs) * 1e6
+    return sum(run.cpu for run in runs) / sum(len(run.latencies) for run in runs) * 1e6
 
 
-def _p99(runs: list[tuple[float, list[int], float]]) -> float:
-    latencies = [latency for run in runs for latency in run[1]]
+def _db_cpu_per_request(runs: list[_Run]) -> int | str:
+    if any(run.db_cpu is None for run in runs):
+        return "-"  # PostgreSQL does not run on this machine
+    return round(sum(run.db_cpu or 0.0 for run in runs) / sum(len(r.latencies) for r in runs) * 1e6)
+
+
+def _p99(runs: list[_Run]) -> float:
+    latencies = [latency for run in runs for latency in run.latencies]
     return statistics.quantiles(latencies, n=100)[98] / 1e6
 
 
@@ -301,9 +383,9 @@ def _print(rows: list[dict[str, Any]]) -> None:
     for row in cells:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
     print(
-        f"\nGET /notes/{{id}} on PostgreSQL, {CONNECTIONS} keep-alive connections, "
-        f"medians of {ROUNDS} runs (p99 over all of them); one server process each "
-        "(gunicorn: 4 threads)."
+        f"\nGET /notes/{{id}} on PostgreSQL, {CONNECTIONS} keep-alive connections, pools of "
+        f"{CONNECTIONS}, medians of {ROUNDS} runs of {RUN_SECONDS:g} s (p99 and CPU over all of "
+        "them); one server process each (gunicorn: 4 threads)."
     )
 
 
