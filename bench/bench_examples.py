@@ -22,8 +22,8 @@ told apart by their ``application_name``), which other load on the machine
 disturbs less than throughput, and how many PostgreSQL sessions the variant
 opened while measured (0 unless its pool was too small).
 
-Settings: ``BENCH_CONNECTIONS`` (default 8), ``BENCH_ROUNDS`` (default 30),
-``BENCH_RUN_SECONDS`` (default 0.5).
+Settings: ``BENCH_CONNECTIONS`` (default 8), ``BENCH_POOL_SIZE`` (default: as many as
+connections), ``BENCH_ROUNDS`` (default 30), ``BENCH_RUN_SECONDS`` (default 0.5).
 
 Run: ``.venv/bin/python bench/bench_examples.py [name filter]`` (PostgreSQL from
 ``$POLYDATUM_TEST_POSTGRES_URL``, default ``postgresql://root@127.0.0.1:5432/test``).
@@ -57,6 +57,7 @@ from example_apps.notes.wiring import make_engine  # noqa: E402
 
 SCHEMA = "polydatum_examples_bench"
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "8"))
+POOL_SIZE = int(os.environ.get("BENCH_POOL_SIZE", str(CONNECTIONS)))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "30"))
 RUN_SECONDS = float(os.environ.get("BENCH_RUN_SECONDS", "0.5"))
 WARMUP_SECONDS = 2.0
@@ -117,7 +118,7 @@ def _serve(server: str, target: str, database_url: str) -> Iterator[subprocess.P
     # No broker: the example apps would register OnCommitMiddleware, which the handmade one lacks.
     unfair = {"CELERY_BROKER_URL", "NOTES_TEST_HOOKS"}
     env = {key: value for key, value in os.environ.items() if key not in unfair}
-    env |= {"DATABASE_URL": database_url, "DATABASE_POOL_SIZE": str(CONNECTIONS)}
+    env |= {"DATABASE_URL": database_url, "DATABASE_POOL_SIZE": str(POOL_SIZE)}
     env["DJANGO_SETTINGS_MODULE"] = (
         "example_apps.django_app.settings"  # the handmade app ignores it
     )
@@ -384,7 +385,7 @@ def _print(rows: list[dict[str, Any]]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
     print(
         f"\nGET /notes/{{id}} on PostgreSQL, {CONNECTIONS} keep-alive connections, pools of "
-        f"{CONNECTIONS}, medians of {ROUNDS} runs of {RUN_SECONDS:g} s (p99 and CPU over all of "
+        f"{POOL_SIZE}, medians of {ROUNDS} runs of {RUN_SECONDS:g} s (p99 and CPU over all of "
         "them); one server process each (gunicorn: 4 threads)."
     )
 
