@@ -109,7 +109,8 @@ def ours(n: int) -> None:
             assert conn is not None
 
 
-def make_async_dm() -> Any:
+def make_async_dm(async_middleware: bool = True) -> Any:
+    """The async cycle: an async resource, and an async (or a sync) middleware."""
     from polydatum import DataManager, Service
 
     class Users(Service):
@@ -117,8 +118,11 @@ def make_async_dm() -> Any:
             ctx = self._ctx
             return ctx.meta.user, await ctx.aget("db")
 
-    async def middleware(ctx: Any) -> Any:
+    async def amiddleware(ctx: Any) -> Any:
         yield
+
+    def middleware(ctx: Any) -> Iterator[None]:
+        yield  # usable in both kinds of context
 
     async def db(ctx: Any) -> Any:
         yield Conn()
@@ -126,34 +130,16 @@ def make_async_dm() -> Any:
     dm = DataManager()
     dm.register_services(users=Users())
     dm.register_resources(db=db)
-    dm.register_context_middleware(middleware)
+    dm.register_context_middleware(amiddleware if async_middleware else middleware)
     return dm
 
 
 def make_mixed_dm() -> Any:
-    """The async cycle with a sync middleware (usable in both kinds of context)."""
-    from polydatum import DataManager, Service
-
-    class Users(Service):
-        async def whoami(self) -> tuple[Any, Any]:
-            ctx = self._ctx
-            return ctx.meta.user, await ctx.aget("db")
-
-    def middleware(ctx: Any) -> Iterator[None]:
-        yield
-
-    async def db(ctx: Any) -> Any:
-        yield Conn()
-
-    dm = DataManager()
-    dm.register_services(users=Users())
-    dm.register_resources(db=db)
-    dm.register_context_middleware(middleware)
-    return dm
+    """The async cycle with a sync middleware."""
+    return make_async_dm(async_middleware=False)
 
 
-def ours_mixed(n: int) -> None:
-    dm = _mdm
+def _async_cycles(dm: Any, n: int) -> None:
     dal = dm.get_dal()
 
     async def run() -> None:
@@ -167,17 +153,11 @@ def ours_mixed(n: int) -> None:
 
 
 def ours_async(n: int) -> None:
-    dm = _adm
-    dal = dm.get_dal()
+    _async_cycles(_adm, n)
 
-    async def run() -> None:
-        for _ in range(n):
-            async with dm.context({"user": "bob"}):
-                user, conn = await dal.users.whoami()
-                assert user == "bob"
-                assert conn is not None
 
-    asyncio.run(run())
+def ours_mixed(n: int) -> None:
+    _async_cycles(_mdm, n)
 
 
 # -- peers --------------------------------------------------------------------

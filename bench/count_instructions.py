@@ -10,13 +10,10 @@ Run: ``.venv/bin/python bench/count_instructions.py [variant ...]``
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+from _callgrind import have_valgrind, per_iteration
 
 HERE = Path(__file__).resolve().parent
 
@@ -42,36 +39,15 @@ fn(int(sys.argv[1]))
 """
 
 
-def count(expression: str, cycles: int) -> int:
-    """Instructions executed by a whole run of ``cycles`` cycles."""
-    driver = _DRIVER.format(here=str(HERE), expression=expression)
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "callgrind.out"
-        command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
-        result = subprocess.run(
-            [*command, sys.executable, "-c", driver, str(cycles)],
-            capture_output=True,
-            text=True,
-            # The same hash seed in both runs: dict layouts, hence counts, match.
-            env={**os.environ, "PYTHONHASHSEED": "0"},
-            check=True,
-        )
-    found = re.search(r"Collected : (\d+)", result.stderr)
-    if found is None:
-        raise RuntimeError(f"no instruction count in valgrind's output:\n{result.stderr[-2000:]}")
-    return int(found.group(1))
-
-
 def main(names: list[str] | None = None) -> list[dict[str, object]]:
     """Count each (or each named) variant; return one row per variant."""
-    if shutil.which("valgrind") is None:
-        print("valgrind is not installed (apt-get install valgrind); nothing counted.")
+    if not have_valgrind():
         return []
     rows: list[dict[str, object]] = []
     for name, expression in VARIANTS.items():
         if names and not any(wanted in name for wanted in names):
             continue
-        per_cycle = (count(expression, 2001) - count(expression, 1)) // 2000
+        per_cycle = per_iteration(_DRIVER.format(here=str(HERE), expression=expression))
         rows.append({"variant": name, "instructions per cycle": per_cycle})
         print(f"  {name:40} {per_cycle:>8,}", flush=True)
     return rows

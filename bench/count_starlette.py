@@ -11,13 +11,10 @@ Run: ``.venv/bin/python bench/count_starlette.py [variant ...]``
 from __future__ import annotations
 
 import importlib
-import os
-import re
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+from _callgrind import have_valgrind, per_iteration
 
 HERE = Path(__file__).resolve().parent
 
@@ -36,30 +33,9 @@ asyncio.run(main())
 """
 
 
-def count(name: str, requests: int) -> int:
-    """Instructions executed by a whole run serving ``requests`` requests."""
-    driver = _DRIVER.format(here=str(HERE), name=name)
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "callgrind.out"
-        command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
-        result = subprocess.run(
-            [*command, sys.executable, "-c", driver, str(requests)],
-            capture_output=True,
-            text=True,
-            # The same hash seed in both runs: dict layouts, hence counts, match.
-            env={**os.environ, "PYTHONHASHSEED": "0"},
-            check=True,
-        )
-    found = re.search(r"Collected : (\d+)", result.stderr)
-    if found is None:
-        raise RuntimeError(f"no instruction count in valgrind's output:\n{result.stderr[-2000:]}")
-    return int(found.group(1))
-
-
 def main(names: list[str] | None = None) -> list[dict[str, object]]:
     """Count each (or each named) variant; return one row per variant."""
-    if shutil.which("valgrind") is None:
-        print("valgrind is not installed (apt-get install valgrind); nothing counted.")
+    if not have_valgrind():
         return []
     sys.path.insert(0, str(HERE))
     variants = importlib.import_module("bench_starlette").VARIANTS
@@ -68,7 +44,7 @@ def main(names: list[str] | None = None) -> list[dict[str, object]]:
     for name in variants:
         if names and not any(wanted in name for wanted in names):
             continue
-        per_request = (count(name, 2001) - count(name, 1)) // 2000
+        per_request = per_iteration(_DRIVER.format(here=str(HERE), name=name))
         if name == "bare Starlette":
             bare = per_request
         row: dict[str, object] = {"variant": name, "instructions per request": per_request}
