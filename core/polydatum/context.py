@@ -422,13 +422,7 @@ class DataAccessContext:
         if not self._awaits:
             # Nothing async was set up: close the sync way, without awaiting.
             return self.__exit__(exc_type, exc_value, traceback)
-        if self._state < _ACTIVE:
-            raise RuntimeError("A DataAccessContext must be active to exit it.")
-        self._state = _EXITING
-        var = self.data_manager._context_var
-        if self._token is None:
-            # Detached while a body streamed: be active again while closing.
-            self._token = var.set(self)
+        self._begin_exit()
         if exc_type is not None and exc_value is None:
             exc_value = exc_type()
         original = exc_value
@@ -486,9 +480,9 @@ class DataAccessContext:
             self._state = _EXITED
             token = self._token
             try:
-                var.reset(token)
+                self.data_manager._context_var.reset(token)  # type: ignore[arg-type]
             except ValueError:
-                self._deactivate(token)
+                self._deactivate(token)  # type: ignore[arg-type]
         if exc_value is None:
             if cancelled is not None:
                 raise cancelled
