@@ -33,13 +33,14 @@ from .errors import (
 from .util import describe
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Self
 
-    from .dal import DataAccessLayer, DataManager
+    from .dal import DataAccessLayer, DataManager, Middleware
 
 __all__ = ["DataAccessContext", "Meta", "lazy"]
 
-from .meta import Meta, _ContextMeta, lazy, new_meta
+from .meta import Meta, as_meta, lazy
 
 logger = logging.getLogger("polydatum")
 
@@ -63,28 +64,27 @@ class ResourceAttribute:
     def __get__(self, ctx: DataAccessContext | None, owner: type | None = None) -> Any:
         if ctx is None:
             return self
-        if ctx._state >= _ACTIVE:
-            factory = self.factory
-            gen = factory(ctx)
-        else:
-            gen = ctx._open_resource(self.name)  # raises: the context is not live
+        # _open_resource raises: the context is not live.
+        gen = self.factory(ctx) if ctx._state >= _ACTIVE else ctx._open_resource(self.name)
         try:
-            value = next(gen, _MISSING)
+            # A for loop starts a generator for less than next() does.
+            for value in gen:  # type: ignore[union-attr]  # noqa: B007 - the first value only
+                break
+            else:
+                raise ResourceSetupException(f"Resource {self.name!r} did not yield on setup.")
         except TypeError:
             if type(gen) is GeneratorType:
                 raise  # raised by the resource itself
             raise _async_resource(ctx, self.name) from None
-        if value is not _MISSING:
-            name = self.name
-            ctx._resource_generators[name] = gen
-            ctx.__dict__[name] = value
-            return value
-        raise ResourceSetupException(f"Resource {self.name!r} did not yield on setup.")
+        name = self.name
+        ctx._resource_generators[name] = gen
+        ctx.__dict__[name] = value
+        return value
 
 
 def _async_resource(ctx: DataAccessContext, name: str) -> ResourceSetupException:
     """The error for an async resource read as an attribute."""
-    if ctx._async:
+    if getattr(ctx, "_async", False):
         msg = f"Resource {name!r} is async; get it with `await ctx.aget({name!r})` first."
     else:
         msg = (
@@ -110,7 +110,6 @@ class DataAccessContext:
         "__dict__",
         "__weakref__",
         "_async",
-        "_awaits",
         "_middleware_generators",
         "_resource_generators",
         "_state",
@@ -120,36 +119,32 @@ class DataAccessContext:
         "meta",
     )
 
-    #: ``_async``: True for a context opened with ``async with``.
-    #: ``_awaits``: True once an async generator (middleware or resource) is set
-    #: up: only then must closing await; until then ``__aexit__`` closes the sync way.
+    #: ``_async``: True for a context opened with ``async with`` (set then only).
+    #: ``_state``: _CREATED, then _ACTIVE; _AACTIVE once an async generator
+    #: (middleware or resource) is set up: only then must closing await.
+    #: ``_token``, ``_resource_generators`` and ``_middleware_generators`` are
+    #: set on entering. DataManager.context() builds contexts without calling
+    #: __init__ (a Python call less per request): it sets what __init__ sets.
+
+    _state: int
+    _async: bool
+    _token: Token[DataAccessContext | None] | None
+    _resource_generators: dict[str, _Gen]
+    _middleware_generators: list[_Gen]
+    meta: Meta
+    dal: DataAccessLayer
 
     def __init__(self, data_manager: DataManager, meta: Mapping[str, Any] | Meta | None = None):
         """Create a context of ``data_manager``; ``meta`` is read-only data about it."""
+        own = data_manager.context_class
+        if type(self) is not own and issubclass(own, type(self)):
+            # Built directly (``DataAccessContext(dm)``): become the DataManager's
+            # own class, where its resources are attributes.
+            self.__class__ = own
         self.data_manager = data_manager
-        self.dal: DataAccessLayer = data_manager._dal
-        if type(meta) is dict:
-            # new_meta's common case, inlined: this runs once per request.
-            for value in meta.values():
-                if type(value) is lazy:
-                    self.meta: Meta = new_meta(meta)
-                    break
-            else:
-                self.meta = _ContextMeta(**meta)
-        elif meta is None:
-            self.meta = _ContextMeta()
-        elif isinstance(meta, Meta):
-            self.meta = meta
-        else:
-            self.meta = new_meta(meta)
-        self._resource_generators: dict[str, _Gen] = {}
-        # A list of its own once middleware is set up (most contexts of a
-        # DataManager without middleware never need one).
-        self._middleware_generators: list[_Gen] = _NO_GENERATORS
+        self.dal = data_manager._dal
+        self.meta = as_meta(meta)
         self._state = _CREATED
-        self._async = False
-        self._awaits = False
-        self._token: Token[DataAccessContext | None] | None = None
 
     # -- resources ---------------------------------------------------------
     # Each registered resource is an attribute of the DataManager's own context
@@ -164,10 +159,11 @@ class DataAccessContext:
 
     async def aget(self, name: str) -> Any:
         """Return the resource ``name``, setting it up (sync or async) on first access."""
-        if name in self._resource_generators:
-            return self.__dict__[name]
         factory = None
-        if self._state >= _ACTIVE:
+        state = self._state
+        if state != _CREATED and name in self._resource_generators:
+            return self.__dict__[name]
+        if state >= _ACTIVE:
             factory = self.data_manager._resource_manager._resources.get(name)
         gen = factory(self) if factory is not None else self._open_resource(name)
         if type(gen) is GeneratorType:
@@ -177,8 +173,7 @@ class DataAccessContext:
             async for value in gen:  # type: ignore[union-attr]  # noqa: B007
                 break
             if value is not _MISSING:
-                self._awaits = True  # set up: closing must now await it
-                self._state = _AACTIVE
+                self._state = _AACTIVE  # set up: closing must now await it
         if value is _MISSING:
             raise ResourceSetupException(f"Resource {name!r} did not yield on setup.")
         self._resource_generators[name] = gen
@@ -206,7 +201,7 @@ class DataAccessContext:
 
     def __contains__(self, name: object) -> bool:
         """Return True when the resource ``name`` is set up (and not yet torn down)."""
-        return name in self._resource_generators
+        return self._state != _CREATED and name in self._resource_generators
 
     def get_resource_exit_errors(self) -> list[ExcInfo]:
         """Return ``(type, value, traceback)`` of each error raised by a resource's teardown."""
@@ -251,15 +246,23 @@ class DataAccessContext:
         # Active from the start: middleware may set resources up while it sets up.
         self._state = _ACTIVE
         dm = self.data_manager
+        self._resource_generators = {}
         self._token = dm._context_var.set(self)
         try:
-            chain = dm._middleware if dm._default_chain else dm.get_middleware(self)
+            chain: Sequence[Middleware] | None = dm._chain
+            if chain is None:
+                self._middleware_generators = _NO_GENERATORS
+                chain = dm.get_middleware(self)
             if chain:
                 self._middleware_generators = generators = []
                 for middleware in chain:
                     gen = middleware(self)
                     try:
-                        value = next(gen, _MISSING)
+                        # A for loop starts a generator for less than next() does.
+                        for _ in gen:
+                            break
+                        else:
+                            raise _no_yield(middleware)
                     except TypeError:
                         if type(gen) is GeneratorType:
                             raise  # raised by the middleware itself
@@ -267,9 +270,9 @@ class DataAccessContext:
                             f"Middleware {describe(middleware)} is async; open the context "
                             "with `async with dm.context()` to use it."
                         ) from None
-                    if value is _MISSING:
-                        raise _no_yield(middleware)
                     generators.append(gen)
+            else:
+                self._middleware_generators = _NO_GENERATORS
         except BaseException:
             if not self.__exit__(*sys.exc_info()):
                 raise
@@ -373,9 +376,11 @@ class DataAccessContext:
         self._state = _ACTIVE
         self._async = True
         dm = self.data_manager
+        self._resource_generators = {}
+        self._middleware_generators = _NO_GENERATORS
         self._token = dm._context_var.set(self)
         try:
-            if dm._default_chain:
+            if dm._chain is not None:
                 chain = dm._achain
             else:
                 # A middleware usable in both kinds of context may carry an async
@@ -394,8 +399,7 @@ class DataAccessContext:
                             break
                         if value is _MISSING:
                             raise _no_yield(middleware)
-                        self._awaits = True  # set up: closing must now await it
-                        self._state = _AACTIVE
+                        self._state = _AACTIVE  # set up: closing must now await it
                     else:
                         raise MiddlewareSetupException(
                             f"Middleware {describe(_owner(middleware))} returned "
@@ -419,7 +423,7 @@ class DataAccessContext:
         it closes, the rest of the cleanup runs shielded (with anyio) and the
         cancellation is raised once every step ran.
         """
-        if not self._awaits:
+        if self._state != _AACTIVE:
             # Nothing async was set up: close the sync way, without awaiting.
             return self.__exit__(exc_type, exc_value, traceback)
         self._begin_exit()

@@ -6,12 +6,13 @@ import itertools
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
-from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ._steps import _CREATED
 from .context import DataAccessContext, Meta, ResourceAttribute
 from .errors import AlreadyExistsException, NoActiveContextError, RegistrationError
+from .meta import _meta, as_meta, lazy, new_meta
 from .resources import ResourceFactory, ResourceManager
 from .services import Service, check_service
 from .util import describe, is_async_generator, is_generator
@@ -167,8 +168,11 @@ class DataManager:
         # Whether a registered middleware is async (contexts then open awaiting).
         self._async_chain = False
         self._achain: list[Middleware] = []
-        # Contexts skip the get_middleware() call unless a subclass overrides it.
-        self._default_chain = type(self).get_middleware is DataManager.get_middleware
+        # What contexts set up: the registered middleware, unless a subclass
+        # overrides get_middleware() (None: contexts call it then).
+        self._chain: list[Middleware] | None = self._middleware
+        if type(self).get_middleware is not DataManager.get_middleware:
+            self._chain = None
         self._context_var: ContextVar[DataAccessContext | None] = ContextVar(
             f"polydatum_context_{next(_ids)}", default=None
         )
@@ -182,9 +186,15 @@ class DataManager:
         # Resources registered on the registry later get their attribute too.
         users = self._resource_manager.__dict__.setdefault("_users", weakref.WeakSet())
         users.add(self)
-        if type(self).context is DataManager.context:
-            # dm.context(meta) straight to the class: one Python call less per request.
-            self.context = partial(self.context_class, self)  # type: ignore[method-assign]
+        # context() builds its contexts bare, without a Python-level __init__ call,
+        # unless the context class has an __init__ of its own.
+        self._bare_context: Callable[[], DataAccessContext] | None = None
+        if self.context_class.__init__ is DataAccessContext.__init__:
+            self._bare_context = type(
+                base.__name__,
+                (self.context_class,),
+                {"__slots__": (), "__init__": object.__init__, "__module__": base.__module__},
+            )
 
     def register_context_middleware(self, *middleware: Middleware) -> None:
         """Add context middleware, in order of execution.
@@ -245,11 +255,28 @@ class DataManager:
 
     def context(self, meta: Mapping[str, Any] | Meta | None = None) -> DataAccessContext:
         """Return a new context; enter it with ``with`` or ``async with``."""
-        return self.context_class(self, meta)
+        new = self._bare_context
+        if new is None:
+            return self.context_class(self, meta)
+        # DataAccessContext.__init__'s work, without its call: this runs once per request.
+        ctx = new()
+        ctx.data_manager = self
+        ctx.dal = self._dal
+        if type(meta) is dict:
+            for value in meta.values():
+                if type(value) is lazy:
+                    ctx.meta = new_meta(meta)
+                    break
+            else:
+                ctx.meta = _meta(**meta)
+        else:
+            ctx.meta = as_meta(meta)
+        ctx._state = _CREATED
+        return ctx
 
     def dal(self, meta: Mapping[str, Any] | Meta | None = None) -> _DalScope:
         """Open a new context and give its DAL: ``with dm.dal(meta) as dal:``."""
-        return _DalScope(self.context_class(self, meta))
+        return _DalScope(self.context(meta))
 
     def get_active_context(self) -> DataAccessContext | None:
         """Return the active context of this DataManager, or None."""

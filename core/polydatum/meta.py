@@ -176,6 +176,20 @@ def prepare(values: dict[str, Any]) -> None:
         values[_PENDING] = pending
 
 
+def as_meta(meta: Mapping[str, Any] | Meta | None) -> Meta:
+    """The Meta of a context given ``meta``: a mapping (lazy values allowed), a Meta or None."""
+    if type(meta) is dict:
+        for value in meta.values():
+            if type(value) is lazy:
+                return new_meta(meta)
+        return _meta(**meta)
+    if meta is None:
+        return _meta()
+    if isinstance(meta, Meta):
+        return meta
+    return new_meta(meta)
+
+
 def new_meta(opts: Mapping[str, Any] | None, lazy_values: dict[str, Any] | None = None) -> Meta:
     """Build a Meta without going through ``Meta.__init__`` (the per-request path).
 

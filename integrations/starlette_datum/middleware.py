@@ -9,6 +9,7 @@ from inspect import isawaitable
 from typing import Any
 
 from polydatum import DataAccessLayer, DataManager
+from polydatum._steps import _AACTIVE
 from polydatum.lifecycle import RequestScope, status_for
 from polydatum.meta import new_meta
 from polydatum.util import describe
@@ -134,7 +135,7 @@ class DatumMiddleware:
         try:
             # No context middleware is async (and the chain is the default one): enter
             # without a coroutine, marked as opened for async code like __aenter__ does.
-            if dm._default_chain and not dm._async_chain:
+            if dm._chain is not None and not dm._async_chain:
                 ctx.__enter__()
                 ctx._async = True
             else:
@@ -318,7 +319,7 @@ class _Exchange(RequestScope):
             try:
                 # Nothing async set up: RequestScope.close, inlined; else await aclose.
                 ctx = self.context
-                if ctx._awaits:
+                if ctx._state == _AACTIVE:
                     await self.aclose()
                 else:
                     self.closed = True

@@ -456,6 +456,38 @@ def test_subclassed_context_class_is_used(rec: Recorder) -> None:
         assert ctx.db == "conn"
 
 
+def test_context_class_with_its_own_init_is_called(rec: Recorder) -> None:
+    """A context_class with an __init__ of its own gets it called by dm.context()."""
+
+    class Tagged(DataAccessContext):
+        def __init__(self, data_manager: DataManager, meta: Any = None) -> None:
+            super().__init__(data_manager, meta)
+            self.tag = "mine"
+
+    class MyManager(DataManager):
+        context_class = Tagged
+
+    dm = MyManager()
+    dm.register_resources(db=lambda ctx: (yield "conn"))
+    with dm.context({"user": "ann"}) as ctx:
+        assert ctx.tag == "mine"
+        assert ctx.meta.user == "ann"
+        assert ctx.db == "conn"
+
+
+def test_context_built_directly_reaches_resources(dm: DataManager) -> None:
+    """DataAccessContext(dm, meta), built without dm.context(), still sets up dm's resources."""
+    dm.register_resources(db=lambda ctx: (yield "conn"))
+    ctx = DataAccessContext(dm, {"user": "ann"})
+    assert isinstance(ctx, DataAccessContext)
+    assert "db" not in ctx
+    with ctx:
+        assert ctx.db == "conn"
+        assert ctx.meta.user == "ann"
+        assert dm.get_active_context() is ctx
+    assert "db" not in ctx
+
+
 def test_get_middleware_override_is_honoured(rec: Recorder) -> None:
     """A DataManager overriding get_middleware(context) decides the middleware per context."""
     only_tagged = rec.middleware("tagged")
