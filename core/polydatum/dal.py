@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ._steps import _CREATED
 from .context import DataAccessContext, Meta, ResourceAttribute
 from .errors import AlreadyExistsException, NoActiveContextError, RegistrationError
-from .meta import _meta, as_meta, lazy, new_meta
+from .meta import _ContextMeta, _meta, as_meta, lazy, new_meta
 from .resources import ResourceFactory, ResourceManager
 from .services import Service, check_service
 from .util import describe, is_async_generator, is_generator
@@ -269,6 +269,8 @@ class DataManager:
                     break
             else:
                 ctx.meta = _meta(**meta)
+        elif type(meta) is _ContextMeta:
+            ctx.meta = meta  # type: ignore[assignment]  # built by a plugin
         else:
             ctx.meta = as_meta(meta)
         ctx._state = _CREATED

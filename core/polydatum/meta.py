@@ -18,6 +18,10 @@ __all__ = ["Meta", "lazy"]
 # __dict__ too: the methods are data descriptors (see the end of this module),
 # which take precedence over instance values, so no key can hide one.
 _PENDING = " pending"
+# With a source (see sourced_meta), the pending loaders are shared by many
+# Metas: each is called with this Meta's source and never removed; a loaded
+# value sits in the __dict__, which is read first.
+_SOURCE = " source"
 
 
 class lazy:  # noqa: N801 - used like a function: meta={"user": lazy(load_user)}
@@ -79,6 +83,9 @@ class Meta(SimpleNamespace):
         pending = values.get(_PENDING)
         if pending is not None and key in pending:
             loader = pending[key]
+            if _SOURCE in values:
+                loaded = values[key] = loader(values[_SOURCE])
+                return loaded
             loaded = loader.load() if type(loader) is lazy else loader()
             values[key] = loaded
             del pending[key]
@@ -106,7 +113,10 @@ class Meta(SimpleNamespace):
     def keys(self) -> list[str]:
         """Return the keys, lazy ones included."""
         values = self.__dict__
-        return [*(k for k in values if k[0] != " "), *values.get(_PENDING, ())]
+        return [
+            *(k for k in values if k[0] != " "),
+            *(k for k in values.get(_PENDING, ()) if k not in values),
+        ]
 
     def items(self) -> Iterator[tuple[str, Any]]:
         """Iterate over ``(key, value)`` pairs, computing lazy values."""
@@ -138,7 +148,8 @@ class Meta(SimpleNamespace):
     def __str__(self) -> str:
         values = self.__dict__
         shown = {k: v for k, v in values.items() if k[0] != " "}
-        shown.update({k: repr(v) for k, v in values.get(_PENDING, {}).items()})
+        pending = values.get(_PENDING, {})
+        shown.update({k: repr(v) for k, v in pending.items() if k not in values})
         return json.dumps(shown, indent=2, default=repr)
 
     def __repr__(self) -> str:
@@ -188,6 +199,23 @@ def as_meta(meta: Mapping[str, Any] | Meta | None) -> Meta:
     if isinstance(meta, Meta):
         return meta
     return new_meta(meta)
+
+
+def sourced_meta(
+    loaders: Mapping[str, Callable[[Any], Any]],
+    source: Any,
+    values: Mapping[str, Any] | None = None,
+) -> Meta:
+    """Build a Meta whose lazy entries are ``loaders`` called with ``source``.
+
+    ``loaders`` may be one mapping shared by every Meta (a plugin's module
+    constant): it is never changed, so a request builds no loader of its own.
+    ``loaders[key](source)`` runs on the first read of ``key``; the value is
+    then cached. ``values`` are plain entries (a key in both is plain).
+    """
+    if values:
+        return _meta(**values, **{_PENDING: loaders, _SOURCE: source})
+    return _meta(**{_PENDING: loaders, _SOURCE: source})
 
 
 def new_meta(opts: Mapping[str, Any] | None, lazy_values: dict[str, Any] | None = None) -> Meta:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from inspect import isawaitable
 from typing import Any
 
 from polydatum import DataAccessLayer, DataManager
 from polydatum._steps import _AACTIVE
 from polydatum.lifecycle import RequestScope, status_for
-from polydatum.meta import new_meta
+from polydatum.meta import new_meta, sourced_meta
 from polydatum.util import describe
 from starlette.datastructures import State
 from starlette.requests import ClientDisconnect, HTTPConnection, Request
@@ -105,13 +106,10 @@ class DatumMiddleware:
         # The HTTP path is inlined here: each extra call is a measurable share of a request.
         if self.meta is None:
             # meta.request is built, and meta.user read, only if a service reads them.
-            loaders = _Connection()
-            loaders.scope = scope
-            loaders.receive = receive
             if "user" in scope:
-                meta = new_meta({"user": scope["user"]}, {"request": loaders.request})
+                meta = sourced_meta(_REQUEST, (scope, receive), {"user": scope["user"]})
             else:
-                meta = new_meta(None, {"request": loaders.request, "user": loaders.user})
+                meta = sourced_meta(_REQUEST_AND_USER, (scope, receive))
         else:
             request = Request(scope, receive)
             meta = new_meta(*await self._meta_values(scope, request))
@@ -216,9 +214,7 @@ class DatumMiddleware:
         if "user" in scope:
             values["user"] = scope["user"]
         else:
-            loaders = _Connection()
-            loaders.scope = scope
-            later["user"] = loaders.user
+            later["user"] = partial(_user, (scope, None))
         if extra:
             values.update(extra)
             for key in extra:
@@ -264,26 +260,20 @@ class DatumMiddleware:
             scope.pop(REQUEST_SCOPE_KEY, None)
 
 
-class _Connection:
-    """The request's scope and receive: builds meta's lazy entries on first read.
+def _request(source: tuple[Scope, Receive]) -> Request:
+    """``meta.request``, built on first read from the request's scope and receive."""
+    return Request(source[0], source[1])
 
-    Apart from the RequestScope so that popping the scope's reference to the
-    RequestScope leaves no reference cycle.
-    """
 
-    __slots__ = ("receive", "scope")
+def _user(source: tuple[Scope, Receive | None]) -> Any:
+    """``meta.user``, read on first read (an authentication middleware inside ours may set it)."""
+    return source[0].get("user")
 
-    # Built bare (no Python __init__ call) and filled in by the middleware.
-    __init__ = object.__init__
 
-    scope: Scope
-    receive: Receive
-
-    def request(self) -> Request:
-        return Request(self.scope, self.receive)
-
-    def user(self) -> Any:
-        return self.scope.get("user")
+# Meta's lazy entries: shared by every request, each called with the request's
+# (scope, receive); a request builds no loader of its own.
+_REQUEST = {"request": _request}
+_REQUEST_AND_USER = {"request": _request, "user": _user}
 
 
 class _Exchange(RequestScope):
