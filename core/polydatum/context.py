@@ -78,7 +78,8 @@ class ResourceAttribute:
             raise _async_resource(ctx, self.name) from None
         name = self.name
         ctx._resource_generators[name] = gen
-        ctx.__dict__[name] = value
+        # setattr keeps CPython's compact instance values (``__dict__`` would build a dict).
+        setattr(ctx, name, value)
         return value
 
 
@@ -162,7 +163,7 @@ class DataAccessContext:
         factory = None
         state = self._state
         if state != _CREATED and name in self._resource_generators:
-            return self.__dict__[name]
+            return getattr(self, name)
         if state >= _ACTIVE:
             factory = self.data_manager._resource_manager._resources.get(name)
         gen = factory(self) if factory is not None else self._open_resource(name)
@@ -177,7 +178,7 @@ class DataAccessContext:
         if value is _MISSING:
             raise ResourceSetupException(f"Resource {name!r} did not yield on setup.")
         self._resource_generators[name] = gen
-        self.__dict__[name] = value
+        setattr(self, name, value)
         return value
 
     def _open_resource(self, name: str) -> _Gen:
@@ -311,19 +312,17 @@ class DataAccessContext:
                 except BaseException as err:
                     exc_value = err
             resources = self._resource_generators
-            if resources:
-                attrs = self.__dict__
-                while resources:
-                    name, rgen = resources.popitem()
-                    del attrs[name]
-                    try:
-                        if exc_value is None:
-                            for _ in rgen:  # type: ignore[union-attr]
-                                raise _twice(rgen)  # type: ignore[arg-type]
-                        else:
-                            _finish_sync(rgen, exc_value)  # type: ignore[arg-type]
-                    except BaseException:
-                        self._resource_failed(name)
+            while resources:
+                name, rgen = resources.popitem()
+                delattr(self, name)
+                try:
+                    if exc_value is None:
+                        for _ in rgen:  # type: ignore[union-attr]
+                            raise _twice(rgen)  # type: ignore[arg-type]
+                    else:
+                        _finish_sync(rgen, exc_value)  # type: ignore[arg-type]
+                except BaseException:
+                    self._resource_failed(name)
         finally:
             self._state = _EXITED
             token = self._token
@@ -458,10 +457,9 @@ class DataAccessContext:
                 except BaseException as err:
                     exc_value = err
             resources = self._resource_generators
-            attrs = self.__dict__
             while resources:
                 name, rgen = resources.popitem()
-                del attrs[name]
+                delattr(self, name)
                 try:
                     if type(rgen) is GeneratorType:
                         _finish_sync(rgen, exc_value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from polydatum import DataManager, Meta, lazy
+from polydatum.meta import sourced_meta
 
 
 def test_keys_read_as_attributes() -> None:
@@ -143,3 +144,30 @@ def test_meta_instance_is_used_as_is(dm: DataManager) -> None:
     meta = Meta({"user": "bob"})
     with dm.context(meta=meta) as ctx:
         assert ctx.meta is meta
+
+
+def test_sourced_meta_calls_shared_loaders_with_its_own_source(dm: DataManager) -> None:
+    """One shared loaders mapping serves many Metas; each loader gets its Meta's source."""
+    calls: list[str] = []
+
+    def upper(source: str) -> str:
+        calls.append(source)
+        return source.upper()
+
+    loaders = {"shout": upper}
+    ann, bob = sourced_meta(loaders, "ann"), sourced_meta(loaders, "bob", {"team": "blue"})
+    assert calls == []  # nothing computed before a read
+    assert (ann.shout, bob.shout, ann.shout) == ("ANN", "BOB", "ANN")
+    assert calls == ["ann", "bob"]  # computed once per Meta, then cached
+    assert loaders == {"shout": upper}  # the shared mapping is never changed
+    assert sorted(bob.keys()) == ["shout", "team"]  # a loaded entry is listed once
+    assert dict(bob.items()) == {"team": "blue", "shout": "BOB"}
+    with dm.context(sourced_meta(loaders, "cy")) as ctx:
+        assert ctx.meta.shout == "CY"
+
+
+def test_sourced_meta_plain_value_wins_over_a_loader() -> None:
+    """A key given both as a plain value and as a loader reads as the plain value."""
+    meta = sourced_meta({"user": lambda source: "loaded"}, None, {"user": "given"})
+    assert meta.user == "given"
+    assert meta.keys() == ["user"]
