@@ -223,8 +223,9 @@ def make_dishka() -> tuple[Callable[[int], None], Callable[[int], None]]:
     return run, arun
 
 
-_OLD_SCRIPT = """
-import json, statistics, sys, time
+#: polydatum 0.9.1's cycle: defines ``run(n)``; the folder it is installed in is ``sys.argv[1]``.
+_OLD_CYCLE = """
+import sys
 sys.path.insert(0, sys.argv[1])
 from polydatum import DataManager, Service
 class Conn: pass
@@ -246,6 +247,12 @@ def run(n):
         with dm.context(meta={"user": "bob"}):
             user, conn = dal.users.whoami()
             assert user == "bob" and conn is not None
+"""
+
+_OLD_SCRIPT = (
+    _OLD_CYCLE
+    + """
+import json, statistics, time
 n, repeats = int(sys.argv[2]), int(sys.argv[3])
 run(n // 10)
 samples = []
@@ -253,10 +260,11 @@ for _ in range(repeats):
     t0 = time.perf_counter_ns(); run(n); samples.append((time.perf_counter_ns() - t0) / n / 1000)
 print(json.dumps(statistics.median(samples)))
 """
+)
 
 
-def old_polydatum() -> float | None:
-    """Measure polydatum 0.9.1 in a subprocess, installing it on first use."""
+def install_old() -> bool:
+    """Install polydatum 0.9.1 into ``OLD`` unless it is there; False if that failed."""
     if not (OLD / "polydatum").is_dir():
         result = subprocess.run(
             [
@@ -276,7 +284,14 @@ def old_polydatum() -> float | None:
         )
         if result.returncode != 0:
             print("could not install polydatum 0.9.1:", result.stderr[-500:], file=sys.stderr)
-            return None
+            return False
+    return True
+
+
+def old_polydatum() -> float | None:
+    """Measure polydatum 0.9.1 in a subprocess, installing it on first use."""
+    if not install_old():
+        return None
     out = subprocess.run(
         [sys.executable, "-c", _OLD_SCRIPT, str(OLD), str(N // 4), str(REPEATS)],
         capture_output=True,

@@ -1,14 +1,17 @@
-"""Per-request cost of a Starlette app: bare, + polydatum, + svcs, + dishka.
+"""Per-request cost of a Starlette app: bare, + polydatum, + svcs, + dishka (and a yardstick).
 
 Each variant's ASGI callable is driven directly (no server, no client): the
 handler gets one lazily created, generator-managed connection, uses it and
 returns "ok". Variants are timed in turns within one run; the figure is the
-median over the repeats. Run: ``python bench/bench_starlette.py``.
+median over the repeats. "+ floor" is a yardstick, not a peer: the least a
+plugin closing the request's resources before the response starts can do.
+Run: ``python bench/bench_starlette.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import statistics
 import time
 import warnings
@@ -67,6 +70,57 @@ def bare_app() -> tuple[ASGI, dict[str, Any]]:
         return ok()
 
     return Starlette(routes=[Route("/", endpoint)]), {}
+
+
+def floor_app() -> tuple[ASGI, dict[str, Any]]:
+    """The least such a plugin can do, as a yardstick: no polydatum, no meta, no error policy.
+
+    A pure ASGI middleware sets a ContextVar around the app and wraps ``send``
+    to hold ``http.response.start`` until the body, closing the request's one
+    generator-managed connection there; the handler finds its state in the
+    ContextVar.
+    """
+    current: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+        "floor", default=None
+    )
+
+    class Floor:
+        def __init__(self, app: ASGI) -> None:
+            self.app = app
+
+        async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope["type"] != "http":
+                await self.app(scope, receive, send)
+                return
+            state: dict[str, Any] = {"gen": None, "held": None}
+            token = current.set(state)
+
+            async def held_send(message: dict[str, Any]) -> None:
+                if message["type"] == "http.response.start":
+                    state["held"] = message
+                    return
+                gen = state["gen"]
+                if gen is not None:
+                    for _ in gen:
+                        pass
+                await send(state["held"])
+                await send(message)
+
+            try:
+                await self.app(scope, receive, held_send)
+            finally:
+                current.reset(token)
+
+    async def endpoint(request: Request) -> PlainTextResponse:
+        state = current.get()
+        assert state is not None
+        gen = connect()
+        conn = next(gen)
+        state["gen"] = gen
+        conn.ping()
+        return ok()
+
+    return Starlette(routes=[Route("/", endpoint)], middleware=[Middleware(Floor)]), {}
 
 
 def polydatum_app(
@@ -147,6 +201,7 @@ def dishka_app() -> tuple[ASGI, dict[str, Any]]:
 
 VARIANTS: dict[str, Callable[[], tuple[ASGI, dict[str, Any]]]] = {
     "bare Starlette": bare_app,
+    "+ floor (yardstick)": floor_app,
     "+ polydatum": polydatum_app,
     "+ polydatum (get_dal)": polydatum_get_dal_app,
     "+ svcs": svcs_app,

@@ -39,15 +39,41 @@ fn(int(sys.argv[1]))
 """
 
 
+#: polydatum 0.9.1 (installed into bench/.peers by bench_core), its cycle run argv[1] times.
+_OLD_DRIVER = """
+import sys
+n = sys.argv[1]
+sys.argv[1:] = [{old!r}]
+sys.path.insert(0, {here!r})
+import bench_core as b
+sys.path.remove({here!r})
+for name in [m for m in sys.modules if m == "polydatum" or m.startswith("polydatum.")]:
+    del sys.modules[name]
+exec(b._OLD_CYCLE)
+run(int(n))
+"""
+
+
 def main(names: list[str] | None = None) -> list[dict[str, object]]:
     """Count each (or each named) variant; return one row per variant."""
     if not have_valgrind():
         return []
+    drivers = {
+        name: _DRIVER.format(here=str(HERE), expression=expression)
+        for name, expression in VARIANTS.items()
+    }
+    sys.path.insert(0, str(HERE))
+    import bench_core
+
+    if bench_core.install_old():
+        drivers["polydatum 0.9.1 sync"] = _OLD_DRIVER.format(
+            here=str(HERE), old=str(bench_core.OLD)
+        )
     rows: list[dict[str, object]] = []
-    for name, expression in VARIANTS.items():
+    for name, driver in drivers.items():
         if names and not any(wanted in name for wanted in names):
             continue
-        per_cycle = per_iteration(_DRIVER.format(here=str(HERE), expression=expression))
+        per_cycle = per_iteration(driver)
         rows.append({"variant": name, "instructions per cycle": per_cycle})
         print(f"  {name:40} {per_cycle:>8,}", flush=True)
     return rows
