@@ -27,7 +27,7 @@ __all__ = [
 #: The name of the Django setting this plugin reads.
 SETTING = "DATUM"
 
-_KNOWN_KEYS = ("DATA_MANAGER", "META", "MAP_SERVICE_ERRORS")
+_KNOWN_KEYS = ("DATA_MANAGER", "META", "MAP_SERVICE_ERRORS", "CLOSE_IN_THREAD")
 _EXAMPLE = 'DATUM = {"DATA_MANAGER": "myproject.dal.dm"}'
 
 #: Builds extra meta entries for a request: ``META`` points to one.
@@ -51,6 +51,8 @@ class DatumConfig:
     data_manager: DataManager
     meta: MetaHook | None
     map_service_errors: bool
+    #: Under ASGI, close a context with nothing async set up in Django's sync thread.
+    close_in_thread: bool = False
 
 
 _cache: DatumConfig | None = None
@@ -110,18 +112,23 @@ def _load() -> DatumConfig:
             f"Unknown {SETTING} key(s): {', '.join(map(repr, unknown))}.",
             f"Known keys are {', '.join(_KNOWN_KEYS)}.",
         )
-    flag = raw.get("MAP_SERVICE_ERRORS", True)
-    if not isinstance(flag, bool):
-        raise DatumConfigError(
-            "django_datum.E005",
-            f'{SETTING}["MAP_SERVICE_ERRORS"] must be True or False, got {flag!r}.',
-            "Remove it to keep the default (True).",
-        )
     return DatumConfig(
         data_manager=_resolve_data_manager(raw["DATA_MANAGER"]),
         meta=_resolve_meta(raw.get("META")),
-        map_service_errors=flag,
+        map_service_errors=_flag(raw, "MAP_SERVICE_ERRORS", True),
+        close_in_thread=_flag(raw, "CLOSE_IN_THREAD", False),
     )
+
+
+def _flag(raw: Mapping[str, Any], key: str, default: bool) -> bool:
+    flag = raw.get(key, default)
+    if not isinstance(flag, bool):
+        raise DatumConfigError(
+            "django_datum.E005",
+            f'{SETTING}["{key}"] must be True or False, got {flag!r}.',
+            f"Remove it to keep the default ({default}).",
+        )
+    return flag
 
 
 def _import(key: str, path: object) -> Any:

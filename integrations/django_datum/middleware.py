@@ -13,12 +13,13 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.core.handlers.exception import response_for_exception
 from django.core.signals import got_request_exception
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from polydatum import DataAccessLayer, lazy
+from polydatum._steps import _AACTIVE
 from polydatum.lifecycle import RequestScope, status_for
 
 from .checks import middleware_order_error
@@ -181,6 +182,10 @@ class DatumMiddleware:
         if response.streaming and not scope.closed:
             scope.detach()
             stream_in_context(response, scope, is_async=True)
+        elif config.close_in_thread and context._state != _AACTIVE:
+            # Nothing async was set up: close (commit) in the request's sync thread,
+            # off the event loop, as Django runs sync code under ASGI.
+            await sync_to_async(scope.close, thread_sensitive=True)()
         else:
             await scope.aclose()
         return response

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -45,6 +45,8 @@ class Probe:
             self.seen: list[type[BaseException] | None] = []
             self.fail_commit = False
             self.user_loads = 0
+            #: The thread a context's middleware last finished (committed) in.
+            self.closed_in: int | None = None
             self.ids = itertools.count(1)
 
     def add(self, **counts: int) -> None:
@@ -66,6 +68,15 @@ def connection(context: DataAccessContext) -> Generator[int, None, None]:
         PROBE.add(teardowns=1)
 
 
+async def async_connection(context: DataAccessContext) -> AsyncGenerator[int, None]:
+    """An async resource standing for a connection; counts set-ups and teardowns."""
+    PROBE.add(setups=1)
+    try:
+        yield next(PROBE.ids)
+    finally:
+        PROBE.add(teardowns=1)
+
+
 def recorder(context: DataAccessContext) -> Generator[None, None, None]:
     """Context middleware: records the exception thrown in; may fail its 'commit'."""
     request = context.meta.get("request")
@@ -79,6 +90,7 @@ def recorder(context: DataAccessContext) -> Generator[None, None, None]:
         raise
     with PROBE.lock:
         PROBE.seen.append(None)
+        PROBE.closed_in = threading.get_ident()
     if PROBE.fail_commit or (request is not None and "x-fail-commit" in request.headers):
         raise CommitFailed("commit failed")
 
@@ -125,7 +137,7 @@ def extra_meta(request: HttpRequest) -> dict[str, Any]:
 def make_dm() -> DataManager:
     """Build the test DataManager."""
     dm = DataManager()
-    dm.register_resources(connection=connection)
+    dm.register_resources(connection=connection, async_connection=async_connection)
     dm.register_context_middleware(recorder)
     dm.register_services(who=Who())
     return dm

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import pytest
 from django.test import AsyncClient
 
@@ -72,3 +75,73 @@ async def test_async_resource_torn_down_once(async_client: AsyncClient, probe: P
     """Under ASGI a resource set up by a sync view is torn down exactly once."""
     assert (await async_client.get("/s/conn")).status_code == 200
     assert (probe.setups, probe.teardowns) == (1, 1)
+
+
+@pytest.fixture
+def close_in_thread(settings: Any) -> None:
+    """DATUM with CLOSE_IN_THREAD on."""
+    settings.DATUM = {**settings.DATUM, "CLOSE_IN_THREAD": True}
+
+
+async def test_context_closes_on_the_event_loop_by_default(
+    async_client: AsyncClient, probe: Probe
+) -> None:
+    """Under ASGI the context closes (commits) in the event loop thread unless told otherwise."""
+    response = await async_client.get("/s/thread")
+    assert response.status_code == 200
+    assert probe.closed_in == threading.get_ident()  # the test's loop runs the ASGI handler
+
+
+@pytest.mark.usefixtures("close_in_thread")
+async def test_close_in_thread_commits_in_the_sync_views_thread(
+    async_client: AsyncClient, probe: Probe
+) -> None:
+    """CLOSE_IN_THREAD: a sync-only context closes in the request's sync thread, off the loop."""
+    response = await async_client.get("/s/thread")
+    view_thread = int(response.content)
+    assert probe.closed_in == view_thread
+    assert view_thread != threading.get_ident()
+    assert (probe.setups, probe.teardowns) == (0, 0)
+
+
+@pytest.mark.usefixtures("close_in_thread")
+async def test_close_in_thread_tears_resources_down_once(
+    async_client: AsyncClient, probe: Probe
+) -> None:
+    """CLOSE_IN_THREAD: a resource set up by the view is torn down exactly once, in the thread."""
+    assert (await async_client.get("/s/conn")).status_code == 200
+    assert (probe.setups, probe.teardowns) == (1, 1)
+    assert probe.closed_in != threading.get_ident()
+
+
+@pytest.mark.usefixtures("close_in_thread")
+async def test_close_in_thread_failed_commit_becomes_a_500(
+    async_client: AsyncClient, probe: Probe
+) -> None:
+    """CLOSE_IN_THREAD: a commit failing in the thread still turns the view's 200 into a 500."""
+    async_client.raise_request_exception = False
+    probe.fail_commit = True
+    response = await async_client.get("/s/thread")
+    assert response.status_code == 500
+
+
+@pytest.mark.usefixtures("close_in_thread")
+async def test_close_in_thread_closes_async_parts_on_the_loop(
+    async_client: AsyncClient, probe: Probe
+) -> None:
+    """CLOSE_IN_THREAD: a context that set up an async resource still closes on the loop."""
+    response = await async_client.get("/a/conn")
+    assert response.status_code == 200
+    assert (probe.setups, probe.teardowns) == (1, 1)
+    assert probe.closed_in == threading.get_ident()
+
+
+@pytest.mark.usefixtures("close_in_thread")
+async def test_close_in_thread_applies_to_async_views_too(
+    async_client: AsyncClient, probe: Probe
+) -> None:
+    """CLOSE_IN_THREAD: an async view whose context set up only sync parts closes off the loop."""
+    response = await async_client.get("/a/thread")
+    assert response.status_code == 200
+    assert probe.closed_in is not None
+    assert probe.closed_in != threading.get_ident()

@@ -36,6 +36,7 @@ def _check_ids() -> list[str]:
         ({"DATA_MANAGER": "tests.django_datum.app.PROBE"}, "django_datum.E003"),
         ({"DATA_MANAGER": "tests.django_datum.app.dm", "META": 3}, "django_datum.E004"),
         ({"DATA_MANAGER": "tests.django_datum.app.dm", "DATAMANAGER": 1}, "django_datum.E005"),
+        ({"DATA_MANAGER": "tests.django_datum.app.dm", "CLOSE_IN_THREAD": 1}, "django_datum.E005"),
     ],
 )
 def test_bad_setting_fails_at_start_up(settings: Any, datum: Any, check_id: str) -> None:

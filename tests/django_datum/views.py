@@ -102,6 +102,17 @@ async def aname(request: HttpRequest) -> HttpResponse:
     return HttpResponse(f"{await dal.who.aname()} {dal.who.path()}")
 
 
+def thread(request: HttpRequest) -> HttpResponse:
+    """Sync: the thread the view runs in (under ASGI, the request's sync thread)."""
+    return HttpResponse(str(threading.get_ident()))
+
+
+async def aconn(request: HttpRequest) -> HttpResponse:
+    """Async: sets up the async resource."""
+    context = request.datum_context  # type: ignore[attr-defined]
+    return HttpResponse(str(await context.aget("async_connection")))
+
+
 async def athread(request: HttpRequest) -> HttpResponse:
     """Async: the thread the view runs in and the thread the context was opened in."""
     return HttpResponse(f"{threading.get_ident()} {request.datum_opened_in}")  # type: ignore[attr-defined]
