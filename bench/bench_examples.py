@@ -72,8 +72,15 @@ SERVERS = {
         "django_wsgi()",
     ),
     "django / uvicorn": ("uvicorn", "example_apps.django_app.asgi:application", "django_asgi"),
+    "django / uvicorn, CLOSE_IN_THREAD": (
+        "uvicorn",
+        "example_apps.django_app.asgi:application",
+        "django_asgi",
+    ),
     "starlette / uvicorn": ("uvicorn", "example_apps.starlette_app:create_app", "starlette_app"),
 }
+#: Django settings of a server, when not the example app's own (bench/ is on the servers' path).
+SETTINGS = {"django / uvicorn, CLOSE_IN_THREAD": "django_close_in_thread_settings"}
 
 
 def _free_port() -> int:
@@ -113,15 +120,15 @@ def _cpu_seconds(pid: int) -> float:
 
 
 @contextmanager
-def _serve(server: str, target: str, database_url: str) -> Iterator[subprocess.Popen[bytes]]:
+def _serve(
+    server: str, target: str, database_url: str, settings: str = "example_apps.django_app.settings"
+) -> Iterator[subprocess.Popen[bytes]]:
     port = _free_port()
     # No broker: the example apps would register OnCommitMiddleware, which the handmade one lacks.
     unfair = {"CELERY_BROKER_URL", "NOTES_TEST_HOOKS"}
     env = {key: value for key, value in os.environ.items() if key not in unfair}
     env |= {"DATABASE_URL": database_url, "DATABASE_POOL_SIZE": str(POOL_SIZE)}
-    env["DJANGO_SETTINGS_MODULE"] = (
-        "example_apps.django_app.settings"  # the handmade app ignores it
-    )
+    env["DJANGO_SETTINGS_MODULE"] = settings  # the handmade app ignores it
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(HERE)])
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
@@ -314,8 +321,9 @@ def _measure(
                 # Each variant's PostgreSQL sessions carry a name of their own.
                 names[name, variant] = f"bench_examples_{number}_{variant.replace(' ', '_')}"
                 variant_url = f"{url}&application_name={names[name, variant]}"
+                settings = SETTINGS.get(name, "example_apps.django_app.settings")
                 servers_up[name, variant] = stack.enter_context(
-                    _serve(server, targets[variant], variant_url)
+                    _serve(server, targets[variant], variant_url, settings)
                 )
         for up in servers_up.values():
             _load(up, request, WARMUP_SECONDS)  # fills the pool, prepares the statements
