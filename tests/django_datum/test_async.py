@@ -126,22 +126,19 @@ async def test_close_in_thread_failed_commit_becomes_a_500(
 
 
 @pytest.mark.usefixtures("close_in_thread")
-async def test_close_in_thread_closes_async_parts_on_the_loop(
-    async_client: AsyncClient, probe: Probe
+@pytest.mark.parametrize(
+    ("path", "on_loop"),
+    [
+        ("/a/thread", False),  # an async view, sync parts only: off the loop
+        ("/a/conn", True),  # an async resource was set up: closed by awaiting, on the loop
+    ],
+)
+async def test_close_in_thread_depends_on_what_was_set_up(
+    async_client: AsyncClient, probe: Probe, path: str, on_loop: bool
 ) -> None:
-    """CLOSE_IN_THREAD: a context that set up an async resource still closes on the loop."""
-    response = await async_client.get("/a/conn")
+    """CLOSE_IN_THREAD moves a context's close off the loop only when nothing async was set up."""
+    response = await async_client.get(path)
     assert response.status_code == 200
-    assert (probe.setups, probe.teardowns) == (1, 1)
-    assert probe.closed_in == threading.get_ident()
-
-
-@pytest.mark.usefixtures("close_in_thread")
-async def test_close_in_thread_applies_to_async_views_too(
-    async_client: AsyncClient, probe: Probe
-) -> None:
-    """CLOSE_IN_THREAD: an async view whose context set up only sync parts closes off the loop."""
-    response = await async_client.get("/a/thread")
-    assert response.status_code == 200
+    assert probe.setups == probe.teardowns
     assert probe.closed_in is not None
-    assert probe.closed_in != threading.get_ident()
+    assert (probe.closed_in == threading.get_ident()) is on_loop
