@@ -14,6 +14,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, I
 from typing import Any
 
 from ._bodies import _AsyncScopedBody, _ScopedBody
+from ._steps import _AACTIVE
 from .context import DataAccessContext, Meta
 from .dal import DataManager
 from .errors import ServiceError
@@ -65,6 +66,11 @@ class RequestScope:
         self.exception: BaseException | None = None
         #: True once the context has been closed (or closing has started); read only.
         self.closed = False
+
+    @property
+    def awaits(self) -> bool:
+        """True when closing must await: an async middleware or resource was set up."""
+        return self.context._state == _AACTIVE
 
     def open(self) -> DataAccessContext:
         """Enter the context (sync)."""

@@ -19,7 +19,6 @@ from django.core.handlers.exception import response_for_exception
 from django.core.signals import got_request_exception
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from polydatum import DataAccessLayer, lazy
-from polydatum._steps import _AACTIVE
 from polydatum.lifecycle import RequestScope, status_for
 
 from .checks import middleware_order_error
@@ -182,7 +181,7 @@ class DatumMiddleware:
         if response.streaming and not scope.closed:
             scope.detach()
             stream_in_context(response, scope, is_async=True)
-        elif config.close_in_thread and context._state != _AACTIVE:
+        elif config.close_in_thread and not scope.awaits:
             # Nothing async was set up: close (commit) in the request's sync thread,
             # off the event loop, as Django runs sync code under ASGI.
             await sync_to_async(scope.close, thread_sensitive=True)()

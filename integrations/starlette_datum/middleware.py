@@ -214,7 +214,7 @@ class DatumMiddleware:
         if "user" in scope:
             values["user"] = scope["user"]
         else:
-            later["user"] = partial(_user, (scope, None))
+            later["user"] = partial(scope.get, "user")
         if extra:
             values.update(extra)
             for key in extra:
@@ -265,7 +265,7 @@ def _request(source: tuple[Scope, Receive]) -> Request:
     return Request(source[0], source[1])
 
 
-def _user(source: tuple[Scope, Receive | None]) -> Any:
+def _user(source: tuple[Scope, Receive]) -> Any:
     """``meta.user``, read on first read (an authentication middleware inside ours may set it)."""
     return source[0].get("user")
 

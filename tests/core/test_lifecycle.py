@@ -229,3 +229,23 @@ async def test_aiterate_closed_before_the_first_chunk_closes_the_scope(
     assert scope.closed
     assert seen == [GeneratorExit]
     assert dm.get_active_context() is None
+
+
+@pytest.mark.anyio
+async def test_awaits_once_an_async_part_is_set_up(dm: DataManager) -> None:
+    """RequestScope.awaits: False while only sync parts are set up, True after an async one."""
+
+    def sync_db(ctx: Any) -> Iterator[str]:
+        yield "sync"
+
+    async def async_db(ctx: Any) -> AsyncIterator[str]:
+        yield "async"
+
+    dm.register_resources(sync_db=sync_db, async_db=async_db)
+    scope = RequestScope(dm, None)
+    ctx = await scope.aopen()
+    assert ctx.sync_db == "sync"
+    assert not scope.awaits
+    assert await ctx.aget("async_db") == "async"
+    assert scope.awaits
+    await scope.aclose()
