@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ._steps import _CREATED
 from .context import DataAccessContext, Meta, ResourceAttribute
 from .errors import AlreadyExistsException, NoActiveContextError, RegistrationError
-from .meta import _ContextMeta, _meta, as_meta, lazy, new_meta
+from .meta import _ContextMeta, _meta, as_meta, lazy, new_meta, sourced_meta
 from .resources import ResourceFactory, ResourceManager
 from .services import Service, check_service
 from .util import describe, is_async_generator, is_generator
@@ -151,6 +151,25 @@ class _DalScope:
         return await self._ctx.__aexit__(exc_type, exc_value, traceback)
 
 
+class _SourcedMetaAttribute:
+    """``ctx.meta`` of a context built by ``_sourced_context()``: its Meta, made on first read.
+
+    A request whose services never read the meta builds none. The Meta is
+    then cached in the context's ``__dict__``, which takes precedence over
+    this non-data descriptor (and over the ``meta`` slot it hides).
+    """
+
+    __slots__ = ()
+
+    def __get__(self, ctx: Any, owner: type | None = None) -> Any:
+        if ctx is None:
+            return self
+        loaders, source, values = ctx._meta_source
+        meta = sourced_meta(loaders, source, values)
+        setattr(ctx, "meta", meta)  # noqa: B010 - keeps CPython's compact instance values
+        return meta
+
+
 class DataManager:
     """The registry of services, resources and context middleware; one per process.
 
@@ -189,11 +208,22 @@ class DataManager:
         # context() builds its contexts bare, without a Python-level __init__ call,
         # unless the context class has an __init__ of its own.
         self._bare_context: Callable[[], DataAccessContext] | None = None
+        self._sourced_bare: Callable[[], Any] | None = None
         if self.context_class.__init__ is DataAccessContext.__init__:
-            self._bare_context = type(
+            self._bare_context = bare = type(
                 base.__name__,
                 (self.context_class,),
                 {"__slots__": (), "__init__": object.__init__, "__module__": base.__module__},
+            )
+            # What _sourced_context() builds: its Meta is made on the first read of ctx.meta.
+            self._sourced_bare = type(
+                base.__name__,
+                (bare,),
+                {
+                    "__slots__": ("_meta_source",),
+                    "meta": _SourcedMetaAttribute(),
+                    "__module__": base.__module__,
+                },
             )
 
     def register_context_middleware(self, *middleware: Middleware) -> None:
@@ -276,6 +306,27 @@ class DataManager:
             ctx.meta = as_meta(meta)
         ctx._state = _CREATED
         return ctx
+
+    def _sourced_context(
+        self,
+        loaders: Mapping[str, Callable[[Any], Any]],
+        source: Any,
+        values: Mapping[str, Any] | None = None,
+    ) -> DataAccessContext:
+        """Return a new context whose meta is ``sourced_meta(loaders, source, values)``.
+
+        For plugins: the Meta is built on the first read of ``ctx.meta``, so a
+        request whose services never read it builds none.
+        """
+        new = self._sourced_bare
+        if new is None:
+            return self.context_class(self, sourced_meta(loaders, source, values))
+        ctx = new()
+        ctx.data_manager = self
+        ctx.dal = self._dal
+        ctx._meta_source = (loaders, source, values)
+        ctx._state = _CREATED
+        return ctx  # type: ignore[no-any-return]
 
     def dal(self, meta: Mapping[str, Any] | Meta | None = None) -> _DalScope:
         """Open a new context and give its DAL: ``with dm.dal(meta) as dal:``."""

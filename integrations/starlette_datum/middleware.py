@@ -12,7 +12,7 @@ from typing import Any
 from polydatum import DataAccessLayer, DataManager
 from polydatum._steps import _AACTIVE
 from polydatum.lifecycle import RequestScope, status_for
-from polydatum.meta import new_meta, sourced_meta
+from polydatum.meta import new_meta
 from polydatum.util import describe
 from starlette.datastructures import State
 from starlette.requests import ClientDisconnect, HTTPConnection, Request
@@ -104,19 +104,20 @@ class DatumMiddleware:
                 await self.app(scope, receive, send)
             return
         # The HTTP path is inlined here: each extra call is a measurable share of a request.
+        dm = self.data_manager
         if self.meta is None:
-            # meta.request is built, and meta.user read, only if a service reads them.
+            # The Meta is built, meta.request too and meta.user read, only if a
+            # service reads them.
             if "user" in scope:
-                meta = sourced_meta(_REQUEST, (scope, receive), {"user": scope["user"]})
+                ctx = dm._sourced_context(_REQUEST, (scope, receive), {"user": scope["user"]})
             else:
-                meta = sourced_meta(_REQUEST_AND_USER, (scope, receive))
+                ctx = dm._sourced_context(_REQUEST_AND_USER, (scope, receive))
         else:
             request = Request(scope, receive)
-            meta = new_meta(*await self._meta_values(scope, request))
+            ctx = dm.context(new_meta(*await self._meta_values(scope, request)))
         # RequestScope.__init__'s work, without a Python-level __init__ call.
-        dm = self.data_manager
         exchange = _Exchange()
-        exchange.context = ctx = dm.context(meta)
+        exchange.context = ctx
         exchange.exception = None
         exchange.closed = False
         exchange.forward = send

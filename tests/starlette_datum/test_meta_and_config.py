@@ -99,6 +99,63 @@ async def test_meta_user_is_not_read_unless_used(dm: DataManager) -> None:
     assert "user" not in reads
 
 
+async def test_meta_is_built_on_first_read(dm: DataManager) -> None:
+    """A request's Meta is built when a service first reads it, then kept for the request."""
+    seen: dict[str, Any] = {}
+
+    async def endpoint(request: Request) -> Response:
+        ctx = dm.get_active_context()
+        assert ctx is not None
+        seen["built before"] = "meta" in vars(ctx)
+        seen["first"] = ctx.meta
+        seen["built after"] = "meta" in vars(ctx)
+        seen["second"] = ctx.meta
+        seen["scope"] = request.scope
+        return PlainTextResponse("ok")
+
+    app = Starlette(
+        routes=[Route("/", endpoint)], middleware=[Middleware(DatumMiddleware, data_manager=dm)]
+    )
+    await get(app)
+    assert (seen["built before"], seen["built after"]) == (False, True)
+    assert seen["second"] is seen["first"]
+    assert seen["first"].request.scope is seen["scope"]
+    assert seen["first"].user is None
+
+
+async def test_meta_of_a_context_class_with_its_own_init() -> None:
+    """A context class with an ``__init__`` of its own gets it called, with the request's meta."""
+    from polydatum import DataAccessContext
+
+    class TaggedContext(DataAccessContext):
+        __slots__ = ("tag",)
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.tag = "own init"
+
+    class TaggedManager(DataManager):
+        context_class = TaggedContext
+
+    dm = TaggedManager()
+    seen: dict[str, Any] = {}
+
+    async def endpoint(request: Request) -> Response:
+        ctx = dm.get_active_context()
+        assert isinstance(ctx, TaggedContext)
+        seen["tag"] = ctx.tag
+        seen["request scope"] = ctx.meta.request.scope
+        seen["scope"] = request.scope
+        return PlainTextResponse("ok")
+
+    app = Starlette(
+        routes=[Route("/", endpoint)], middleware=[Middleware(DatumMiddleware, data_manager=dm)]
+    )
+    assert (await get(app)).status_code == 200
+    assert seen["tag"] == "own init"
+    assert seen["request scope"] is seen["scope"]
+
+
 async def test_meta_callable_adds_entries(dm: DataManager) -> None:
     """A sync ``meta=`` callable's entries are in the context's meta."""
     app = meta_app(
