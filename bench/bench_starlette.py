@@ -123,16 +123,18 @@ def floor_app() -> tuple[ASGI, dict[str, Any]]:
     return Starlette(routes=[Route("/", endpoint)], middleware=[Middleware(Floor)]), {}
 
 
-def polydatum_app(
-    dal_of: Callable[[Request], Any] = lambda request: request.state.dal,
-) -> tuple[ASGI, dict[str, Any]]:
-    """Starlette + DatumMiddleware; a service reads the lazily set-up resource."""
+def polydatum_app(use_get_dal: bool = False) -> tuple[ASGI, dict[str, Any]]:
+    """Starlette + DatumMiddleware; a service reads the lazily set-up resource.
+
+    The endpoint reaches the DAL with ``request.state.dal``, or with
+    ``get_dal(request)`` when ``use_get_dal`` is true.
+    """
     from polydatum import DataAccessContext, DataManager, Service
-    from starlette_datum import DatumMiddleware
+    from starlette_datum import DatumMiddleware, get_dal
 
     class Things(Service):
         def ping(self) -> int:
-            return int(self._ctx.db.ping())
+            return self._ctx.db.ping()  # type: ignore[no-any-return]
 
     def db(context: DataAccessContext) -> Iterator[Connection]:
         conn = Connection()
@@ -146,19 +148,21 @@ def polydatum_app(
     dm.register_services(things=Things())
 
     async def endpoint(request: Request) -> PlainTextResponse:
-        dal_of(request).things.ping()
+        request.state.dal.things.ping()
         return ok()
 
+    async def get_dal_endpoint(request: Request) -> PlainTextResponse:
+        get_dal(request).things.ping()
+        return ok()
+
+    route = Route("/", get_dal_endpoint if use_get_dal else endpoint)
     middleware = [Middleware(DatumMiddleware, data_manager=dm)]
-    return Starlette(routes=[Route("/", endpoint)], middleware=middleware), {}
+    return Starlette(routes=[route], middleware=middleware), {}
 
 
 def polydatum_get_dal_app() -> tuple[ASGI, dict[str, Any]]:
     """As ``polydatum_app``, reaching the DAL with ``get_dal(request)`` (no ``request.state``)."""
-    from starlette_datum import get_dal
-
-    app, state = polydatum_app(lambda request: get_dal(request))
-    return app, state
+    return polydatum_app(use_get_dal=True)
 
 
 def svcs_app() -> tuple[ASGI, dict[str, Any]]:
