@@ -321,6 +321,7 @@ class DataManager:
         new = self._sourced_bare
         if new is None:
             return self.context_class(self, sourced_meta(loaders, source, values))
+        # What context() sets on its bare context, with the meta source for the Meta.
         ctx = new()
         ctx.data_manager = self
         ctx.dal = self._dal
