@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from polydatum import DataManager
+from polydatum import DataAccessContext, DataManager
 from starlette.applications import Starlette
 from starlette.authentication import AuthCredentials, AuthenticationBackend, SimpleUser
 from starlette.middleware import Middleware
@@ -125,7 +125,6 @@ async def test_meta_is_built_on_first_read(dm: DataManager) -> None:
 
 async def test_meta_of_a_context_class_with_its_own_init() -> None:
     """A context class with an ``__init__`` of its own gets it called, with the request's meta."""
-    from polydatum import DataAccessContext
 
     class TaggedContext(DataAccessContext):
         __slots__ = ("tag",)
