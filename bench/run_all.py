@@ -5,7 +5,7 @@ this runs them in turn, in this process, and prints every row under its
 benchmark's name, the peers' figures included (they are measured in the same
 run by each benchmark).
 
-Run: ``.venv/bin/pip install -e '.[dev,bench]' && .venv/bin/python bench/run_all.py``
+Run: ``.venv/bin/pip install -e . --group dev --group bench && .venv/bin/python bench/run_all.py``
 (add benchmark names to run only those: ``bench/run_all.py core flask``).
 """
 
