@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -123,6 +124,23 @@ def _shown(url: str) -> str:
         return repr(url)
 
 
+def shown_command(command: list[str], env: dict[str, str]) -> str:
+    """``command`` as a shell line, with the variables the runner sets and no passwords.
+
+    The interpreter is shown relative to the working directory when it lives
+    under it (``.venv/bin/python``), so the line can be pasted as it is.
+    """
+    urls = [DATABASE_URL_ENV, CELERY_BROKER_URL_ENV]
+    assignments = [f"{name}={shlex.quote(_shown(env[name]))}" for name in urls if name in env]
+    if "DJANGO_SETTINGS_MODULE" in env:
+        assignments.append(f"DJANGO_SETTINGS_MODULE={shlex.quote(env['DJANGO_SETTINGS_MODULE'])}")
+    executable = command[0]
+    relative = os.path.relpath(executable)
+    if not relative.startswith(os.pardir):
+        executable = relative if os.sep in relative else f".{os.sep}{relative}"
+    return " ".join([*assignments, shlex.join([executable, *command[1:]])])
+
+
 def main(argv: list[str] | None = None) -> None:
     """Prepare the database, issue a token, then serve (or print the token, or run the worker)."""
     args = parse_args(argv)
@@ -135,6 +153,13 @@ def main(argv: list[str] | None = None) -> None:
             f"Can not use the database {_shown(url)}: {err}\n"
             f"Check --database-url / ${DATABASE_URL_ENV}."
         )
+    except ImportError as err:  # the URL names a database whose driver is not installed
+        sys.exit(
+            f"Can not use the database {_shown(url)}: its driver is not installed ({err}).\n"
+            f"Check --database-url / ${DATABASE_URL_ENV}: the apps are tested on sqlite:///PATH "
+            "and postgresql://USER:PASSWORD@HOST/DB (psycopg 3); another database needs its "
+            "driver installed first."
+        )
     if args.command == "token":
         print(token)
         return
@@ -143,21 +168,24 @@ def main(argv: list[str] | None = None) -> None:
     broker = args.broker_url or broker_url()
     if broker:
         env[CELERY_BROKER_URL_ENV] = broker
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    if args.framework == "django":  # this project's settings, whatever the shell has
+        env["DJANGO_SETTINGS_MODULE"] = DJANGO_SETTINGS
+    command = worker_command(args) if args.command == "worker" else server_command(args)
     print(f"Database: {_shown(url)}")
     if args.command == "worker":
-        command = worker_command(args)
-        print(f"Counting words with a Celery worker on {_shown(broker or '')}", flush=True)
+        print(f"Counting words with a Celery worker on {_shown(broker or '')}")
     else:
-        command = server_command(args)
         print(f'Demo user "{args.user}", token: {token}')
         target = next(arg for arg in command[3:] if not arg.startswith("-"))
         print(f"Serving {args.framework} ({target}) with {command[2]}")
         if not broker:
             print(f"No ${CELERY_BROKER_URL_ENV}: notes are stored but their words not counted")
-        print(f"Listening on http://{args.host}:{args.port}", flush=True)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    if args.framework == "django":  # this project's settings, whatever the shell has
-        env["DJANGO_SETTINGS_MODULE"] = DJANGO_SETTINGS
+    # The exact command, to run the same app or worker under other settings by hand.
+    print(f"Running: {shown_command(command, env)}")
+    if args.command != "worker":
+        print(f"Listening on http://{args.host}:{args.port}")
+    sys.stdout.flush()
     os.execve(sys.executable, command, env)
 
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from example_apps.notes import prepare_database
 from example_apps.notes.statements import token_sha256
 from example_apps.notes.wiring import make_engine
 
-from ._apps import ROOT
+from ._apps import ROOT, free_port
 
 
 def _runner(*args: str) -> subprocess.CompletedProcess[str]:
@@ -84,3 +88,76 @@ def test_prepare_database_adds_the_word_count_to_an_older_notes_table(tmp_path: 
     finally:
         engine.dispose()
     assert [tuple(row) for row in rows] == [(1, None)]
+
+
+def test_a_url_whose_driver_is_missing_gets_a_clear_message() -> None:
+    """A ``mysql://`` URL without its driver installed fails with a message, not a traceback."""
+    assert importlib.util.find_spec("MySQLdb") is None, "this test needs mysqlclient absent"
+    env = {**os.environ, "DATABASE_URL": "mysql://root@127.0.0.1:1/notes"}
+    command = [sys.executable, "-m", "example_apps"]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(
+        "Can not use the database mysql://root@127.0.0.1:1/notes: its driver is not installed"
+        " (No module named 'MySQLdb').\nCheck --database-url / $DATABASE_URL: the apps are"
+        " tested on sqlite:///PATH and postgresql://"
+    )
+
+
+def _shown_and_exec(process: subprocess.Popen[str]) -> tuple[list[str], list[str], list[str]]:
+    """Read the runner's ``Running:`` line, then the first line of the command it became.
+
+    Return the shown command split into words, and the process's command line
+    and environment once it has become that command.
+    """
+    assert process.stdout is not None
+    runner_lines = []
+    for line in process.stdout:  # the runner prints at most 6 lines of its own
+        if not line.startswith(("Database: ", "Demo user ", "Serving ", "No $", "Counting ")):
+            break
+        runner_lines.append(line)
+    assert line.startswith("Running: "), f"no 'Running:' line, got {[*runner_lines, line]}"
+    first = process.stdout.readline()
+    if first.startswith("Listening on "):  # the runner's own last line
+        first = process.stdout.readline()
+    assert first, "the runner's command printed nothing"  # the command runs: exec has happened
+    proc = Path(f"/proc/{process.pid}")
+    cmdline = [arg.decode() for arg in (proc / "cmdline").read_bytes().split(b"\0")[:-1]]
+    environ = [item.decode() for item in (proc / "environ").read_bytes().split(b"\0")[:-1]]
+    return shlex.split(line.removeprefix("Running: ")), cmdline, environ
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs Linux's /proc")
+@pytest.mark.parametrize(
+    "args",
+    [["--framework", "django"], ["worker", "--broker-url", "redis://127.0.0.1:1/0"]],
+    ids=["server", "worker"],
+)
+def test_runner_prints_the_command_it_runs(tmp_path: Path, args: list[str]) -> None:
+    """The ``Running:`` line is the exact command the runner becomes, with the settings it sets."""
+    url = f"sqlite:///{tmp_path / 'notes.sqlite3'}"
+    runner = [sys.executable, "-m", "example_apps", *args, "--port", str(free_port())]
+    env = {k: v for k, v in os.environ.items() if k != "CELERY_BROKER_URL"}
+    env.update(DATABASE_URL=url, PYTHONUNBUFFERED="1")
+    with subprocess.Popen(
+        runner, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as process:
+        try:
+            words, cmdline, environ = _shown_and_exec(process)
+        finally:
+            process.terminate()  # gunicorn and celery stop their own workers on SIGTERM
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    count = next(i for i, word in enumerate(words) if not re.match(r"[A-Z_]+=", word))
+    settings, (interpreter, *rest) = words[:count], words[count:]
+    assert set(settings) <= set(environ)
+    assert {setting.partition("=")[0] for setting in settings} == (
+        {"DATABASE_URL", "CELERY_BROKER_URL"}
+        if args[0] == "worker"
+        else {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}
+    )
+    assert Path(ROOT, interpreter).resolve() == Path(cmdline[0]).resolve()
+    assert rest == cmdline[1:]
