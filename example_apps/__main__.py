@@ -124,16 +124,14 @@ def _shown(url: str) -> str:
         return repr(url)
 
 
-def shown_command(command: list[str], env: dict[str, str]) -> str:
-    """``command`` as a shell line, with the variables the runner sets and no passwords.
+def shown_command(command: list[str], settings: dict[str, str]) -> str:
+    """``command`` as a shell line, after the variables the runner set, with no passwords.
 
     The interpreter is shown relative to the working directory when it lives
     under it (``.venv/bin/python``), so the line can be pasted as it is.
     """
-    urls = [DATABASE_URL_ENV, CELERY_BROKER_URL_ENV]
-    assignments = [f"{name}={shlex.quote(_shown(env[name]))}" for name in urls if name in env]
-    if "DJANGO_SETTINGS_MODULE" in env:
-        assignments.append(f"DJANGO_SETTINGS_MODULE={shlex.quote(env['DJANGO_SETTINGS_MODULE'])}")
+    shown = {name: _shown(value) if "URL" in name else value for name, value in settings.items()}
+    assignments = [f"{name}={shlex.quote(value)}" for name, value in shown.items()]
     executable = command[0]
     relative = os.path.relpath(executable)
     if not relative.startswith(os.pardir):
@@ -164,13 +162,14 @@ def main(argv: list[str] | None = None) -> None:
         print(token)
         return
     # The server's workers (and Celery's) import the app and read the same settings.
-    env = {**os.environ, DATABASE_URL_ENV: url}
+    settings = {DATABASE_URL_ENV: url}
     broker = args.broker_url or broker_url()
     if broker:
-        env[CELERY_BROKER_URL_ENV] = broker
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        settings[CELERY_BROKER_URL_ENV] = broker
     if args.framework == "django":  # this project's settings, whatever the shell has
-        env["DJANGO_SETTINGS_MODULE"] = DJANGO_SETTINGS
+        settings["DJANGO_SETTINGS_MODULE"] = DJANGO_SETTINGS
+    env = {**os.environ, **settings}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     command = worker_command(args) if args.command == "worker" else server_command(args)
     print(f"Database: {_shown(url)}")
     if args.command == "worker":
@@ -182,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
         if not broker:
             print(f"No ${CELERY_BROKER_URL_ENV}: notes are stored but their words not counted")
     # The exact command, to run the same app or worker under other settings by hand.
-    print(f"Running: {shown_command(command, env)}")
+    print(f"Running: {shown_command(command, settings)}")
     if args.command != "worker":
         print(f"Listening on http://{args.host}:{args.port}")
     sys.stdout.flush()

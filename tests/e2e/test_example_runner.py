@@ -139,7 +139,8 @@ def test_runner_prints_the_command_it_runs(tmp_path: Path, args: list[str]) -> N
     url = f"sqlite:///{tmp_path / 'notes.sqlite3'}"
     runner = [sys.executable, "-m", "example_apps", *args, "--port", str(free_port())]
     env = {k: v for k, v in os.environ.items() if k != "CELERY_BROKER_URL"}
-    env.update(DATABASE_URL=url, PYTHONUNBUFFERED="1")
+    # A variable of the shell the runner only passes on is not part of the shown line.
+    env.update(DATABASE_URL=url, DJANGO_SETTINGS_MODULE="elsewhere.settings", PYTHONUNBUFFERED="1")
     with subprocess.Popen(
         runner, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     ) as process:
