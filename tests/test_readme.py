@@ -288,6 +288,7 @@ def test_example_runs_as_a_reader_runs_it(
     result = runs[id(block.unit)].result()
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
+    assert "Exception ignored" not in result.stderr, output  # e.g. a connection left open
     if not block.unit.script:
         tests = block.unit.tests()
         assert tests, f"{block.id}: a project file that nothing runs"
