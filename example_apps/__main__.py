@@ -1,11 +1,13 @@
 """Start an example app under its real server: ``python -m example_apps --help``.
 
-``python -m example_apps`` creates the tables, gives the demo user a new
-token, prints it and the URL, then runs the app under its server (the
-process becomes the server; stop it with Ctrl-C). ``python -m example_apps
-token`` only prints a new token. ``python -m example_apps worker`` runs the
-Celery worker that counts the notes' words (needs ``$CELERY_BROKER_URL``);
-arguments the runner does not know are passed on to ``celery worker``.
+``python -m example_apps`` creates the notes app's tables, gives the demo
+user a new token, prints it and the URL, then runs the app under its server
+(the process becomes the server; stop it with Ctrl-C). ``python -m
+example_apps token`` only prints a new token. ``python -m example_apps
+worker`` runs the Celery worker that counts the notes' words (needs
+``$CELERY_BROKER_URL``); arguments the runner does not know are passed on to
+``celery worker``. ``--app conduit`` serves the RealWorld Conduit API
+instead (``$CONDUIT_SECRET_KEY``, or ``--demo`` for a throwaway secret).
 """
 
 from __future__ import annotations
@@ -19,19 +21,50 @@ from pathlib import Path
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
+from . import conduit
+from .conduit import config as conduit_config
+from .conduit.security import new_secret
 from .config import CELERY_BROKER_URL_ENV, DATABASE_URL_ENV, broker_url, database_url
 from .notes import issue_token, prepare_database
 
 DEMO_USER = "demo"
-DJANGO_SETTINGS = "example_apps.django_app.settings"
 ROOT = Path(__file__).resolve().parent.parent
+DJANGO_SETTINGS = {
+    "notes": "example_apps.django_app.settings",
+    "conduit": "example_apps.conduit.django_app.settings",
+}
+DEFAULT_DATABASE_URLS = {
+    "notes": "sqlite:///notes.sqlite3",
+    "conduit": conduit_config.DEFAULT_DATABASE_URL,
+}
+FRAMEWORKS = {"notes": ("flask", "django", "starlette"), "conduit": ("flask", "django", "fastapi")}
 
 # How each app is served: the server, then its app target and options.
 SERVERS = {
-    "flask": ["gunicorn", "example_apps.flask_app:create_app()"],
-    "django": ["gunicorn", "example_apps.django_app.wsgi:application"],
-    "django-asgi": ["uvicorn", "example_apps.django_app.asgi:application", "--lifespan", "off"],
-    "starlette": ["uvicorn", "--factory", "example_apps.starlette_app:create_app"],
+    ("notes", "flask"): ["gunicorn", "example_apps.flask_app:create_app()"],
+    ("notes", "django"): ["gunicorn", "example_apps.django_app.wsgi:application"],
+    ("notes", "django-asgi"): [
+        "uvicorn",
+        "example_apps.django_app.asgi:application",
+        "--lifespan",
+        "off",
+    ],
+    ("notes", "starlette"): ["uvicorn", "--factory", "example_apps.starlette_app:create_app"],
+    ("conduit", "flask"): ["gunicorn", "example_apps.conduit.flask_app:create_app()"],
+    ("conduit", "django"): ["gunicorn", "example_apps.conduit.django_app.wsgi:application"],
+    ("conduit", "django-asgi"): [
+        "uvicorn",
+        "example_apps.conduit.django_app.asgi:application",
+        "--lifespan",
+        "off",
+    ],
+    ("conduit", "fastapi"): [
+        "uvicorn",
+        "--factory",
+        "example_apps.conduit.fastapi_app:create_app",
+        "--lifespan",
+        "off",
+    ],
 }
 CELERY_APP = "example_apps.tasks:celery_app"
 
@@ -39,7 +72,8 @@ CELERY_APP = "example_apps.tasks:celery_app"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Read the command line; exit with a usage message when it is wrong."""
     parser = argparse.ArgumentParser(
-        prog="python -m example_apps", description="Serve the notes API (see docs/examples.md)."
+        prog="python -m example_apps",
+        description="Serve the notes or the Conduit API (see docs/examples.md).",
     )
     parser.add_argument(
         "command",
@@ -49,8 +83,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="serve (default); token: print a new token for --user and exit; "
         "worker: run the Celery worker that counts words",
     )
-    parser.add_argument("--framework", choices=["flask", "django", "starlette"], default="flask")
+    parser.add_argument(
+        "--app", choices=list(FRAMEWORKS), default="notes", help="which API (default notes)"
+    )
+    parser.add_argument(
+        "--framework",
+        choices=["flask", "django", "starlette", "fastapi"],
+        default="flask",
+        help="notes: flask, django, starlette; conduit: flask, django, fastapi",
+    )
     parser.add_argument("--asgi", action="store_true", help="Django only: uvicorn, not gunicorn")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help=f"conduit: sign tokens with a throwaway secret instead of ${conduit.SECRET_KEY_ENV}",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument(
@@ -62,7 +109,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--database-url",
         default=None,
-        help=f"SQLAlchemy URL (default: ${DATABASE_URL_ENV}, else sqlite:///notes.sqlite3)",
+        help=f"SQLAlchemy URL (default: ${DATABASE_URL_ENV}, else sqlite:///<app>.sqlite3)",
     )
     parser.add_argument("--user", default=DEMO_USER, help="token: the user to issue it for")
     parser.add_argument(
@@ -81,13 +128,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         )
     if args.asgi and args.framework != "django":
         parser.error("--asgi is for --framework django (Starlette always runs under uvicorn).")
+    if args.framework not in FRAMEWORKS[args.app]:
+        parser.error(
+            f"--app {args.app} is served by --framework {', '.join(FRAMEWORKS[args.app])}; "
+            f"{args.framework} serves --app "
+            + " and ".join(app for app, names in FRAMEWORKS.items() if args.framework in names)
+            + "."
+        )
+    if args.app == "conduit":
+        if args.command != "serve":
+            parser.error(
+                f"{args.command} is for the notes app; Conduit's users get their tokens "
+                "from POST /api/users (register) and POST /api/users/login."
+            )
+        if not args.demo:
+            try:
+                conduit.secret_key()
+            except conduit.ConfigurationError as err:
+                parser.error(str(err))
+    elif args.demo:
+        parser.error("--demo is for --app conduit (the notes app prints its demo token anyway).")
     return args
 
 
 def server_command(args: argparse.Namespace) -> list[str]:
     """Return the command line that serves ``args.framework``."""
     name = "django-asgi" if args.asgi else args.framework
-    server, *target = SERVERS[name]
+    server, *target = SERVERS[args.app, name]
     command = [sys.executable, "-m", server, *target]
     if server == "gunicorn":
         workers = args.workers or 2
@@ -139,13 +206,21 @@ def shown_command(command: list[str], settings: dict[str, str]) -> str:
     return " ".join([*assignments, shlex.join([executable, *command[1:]])])
 
 
+def _prepare(args: argparse.Namespace, url: str) -> str:
+    """Create the app's tables; return the demo user's new token (notes) or ""."""
+    if args.app == "conduit":
+        conduit.prepare_database(url)
+        return ""
+    prepare_database(url)
+    return issue_token(url, args.user) if args.command != "worker" else ""
+
+
 def main(argv: list[str] | None = None) -> None:
     """Prepare the database, issue a token, then serve (or print the token, or run the worker)."""
     args = parse_args(argv)
-    url = args.database_url or database_url()
+    url = args.database_url or database_url(DEFAULT_DATABASE_URLS[args.app])
     try:
-        prepare_database(url)
-        token = issue_token(url, args.user) if args.command != "worker" else ""
+        token = _prepare(args, url)
     except (ArgumentError, NoSuchModuleError, OperationalError) as err:
         sys.exit(
             f"Can not use the database {_shown(url)}: {err}\n"
@@ -158,16 +233,18 @@ def main(argv: list[str] | None = None) -> None:
             "and postgresql://USER:PASSWORD@HOST/DB (psycopg 3); another database needs its "
             "driver installed first."
         )
+    except RuntimeError as err:  # Conduit found another app's tables
+        sys.exit(str(err))
     if args.command == "token":
         print(token)
         return
     # The server's workers (and Celery's) import the app and read the same settings.
     settings = {DATABASE_URL_ENV: url}
     broker = args.broker_url or broker_url()
-    if broker:
+    if broker and args.app == "notes":
         settings[CELERY_BROKER_URL_ENV] = broker
     if args.framework == "django":  # this project's settings, whatever the shell has
-        settings["DJANGO_SETTINGS_MODULE"] = DJANGO_SETTINGS
+        settings["DJANGO_SETTINGS_MODULE"] = DJANGO_SETTINGS[args.app]
     env = {**os.environ, **settings}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     command = worker_command(args) if args.command == "worker" else server_command(args)
@@ -175,11 +252,18 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "worker":
         print(f"Counting words with a Celery worker on {_shown(broker or '')}")
     else:
-        print(f'Demo user "{args.user}", token: {token}')
         target = next(arg for arg in command[3:] if not arg.startswith("-"))
-        print(f"Serving {args.framework} ({target}) with {command[2]}")
-        if not broker:
-            print(f"No ${CELERY_BROKER_URL_ENV}: notes are stored but their words not counted")
+        if args.app == "conduit":
+            if args.demo:  # one secret for every worker process; never printed
+                env[conduit.SECRET_KEY_ENV] = new_secret()
+                print("Demo mode: tokens are signed with a throwaway secret, valid until it stops")
+            print(f"Serving Conduit on {args.framework} ({target}) with {command[2]}")
+            print(f"API at http://{args.host}:{args.port}{conduit.PREFIX} (POST /users registers)")
+        else:
+            print(f'Demo user "{args.user}", token: {token}')
+            print(f"Serving {args.framework} ({target}) with {command[2]}")
+            if not broker:
+                print(f"No ${CELERY_BROKER_URL_ENV}: notes are stored but their words not counted")
     # The exact command, to run the same app or worker under other settings by hand.
     print(f"Running: {shown_command(command, settings)}")
     if args.command != "worker":

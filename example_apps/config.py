@@ -1,4 +1,4 @@
-"""Settings the three apps share, read from the environment when a server starts a worker.
+"""Settings the example apps share, read from the environment when a server starts a worker.
 
 One DataManager per process (cached): the web app's requests and the
 ``count_words`` task class (``example_apps.tasks``) must share it, so that a
@@ -28,6 +28,7 @@ __all__ = [
     "data_manager",
     "database_pool_size",
     "database_url",
+    "with_test_hooks",
 ]
 
 #: Points every app at a database, e.g. ``postgresql://user:password@host/db``.
@@ -45,9 +46,9 @@ DEFAULT_CELERY_QUEUE = "notes"
 TEST_HOOKS_ENV = "NOTES_TEST_HOOKS"
 
 
-def database_url() -> str:
-    """Return ``$DATABASE_URL``, or the SQLite default."""
-    return os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
+def database_url(default: str = DEFAULT_DATABASE_URL) -> str:
+    """Return ``$DATABASE_URL``, or ``default`` (the notes app's SQLite file)."""
+    return os.environ.get(DATABASE_URL_ENV) or default
 
 
 def database_pool_size() -> int | None:
@@ -84,7 +85,7 @@ def celery_queue() -> str:
 def data_manager() -> DataManager:
     """Return this process's sync DataManager for ``database_url()`` (Flask, Django, worker)."""
     after_write = _count_words_later if broker_url() else None
-    return _with_test_hooks(build_data_manager(database_url(), after_write, database_pool_size()))
+    return with_test_hooks(build_data_manager(database_url(), after_write, database_pool_size()))
 
 
 @cache
@@ -92,7 +93,7 @@ def async_data_manager() -> DataManager:
     """Return this process's async DataManager for ``database_url()`` (Starlette)."""
     after_write = _acount_words_later if broker_url() else None
     dm = build_async_data_manager(database_url(), after_write, database_pool_size())
-    return _with_test_hooks(dm)
+    return with_test_hooks(dm)
 
 
 def _count_words_later(note_id: int, owner: User) -> None:
@@ -115,7 +116,8 @@ def _acount_words_later(note_id: int, owner: User) -> None:
     count_words.apply_async_on_commit((note_id,), headers={USER_HEADER: owner.id})
 
 
-def _with_test_hooks(dm: DataManager) -> DataManager:
+def with_test_hooks(dm: DataManager) -> DataManager:
+    """Return ``dm``, with ``example_apps._test_hooks`` installed when ``$NOTES_TEST_HOOKS=1``."""
     if os.environ.get(TEST_HOOKS_ENV) == "1":  # never set outside the test suite
         from . import _test_hooks
 
