@@ -19,7 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from example_apps.notes.wiring import make_engine
+from example_apps.engines import make_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 POSTGRES_URL_ENV = "POLYDATUM_TEST_POSTGRES_URL"
@@ -32,7 +32,16 @@ APPS = {
     "django-asgi": ["--framework", "django", "--asgi"],
     "starlette": ["--framework", "starlette"],
 }
+#: The Conduit apps, likewise; the runner needs ``$CONDUIT_SECRET_KEY`` for them (``secret=``).
+CONDUIT_APPS = {
+    "conduit-flask": ["--app", "conduit", "--framework", "flask"],
+    "conduit-django": ["--app", "conduit", "--framework", "django"],
+    "conduit-django-asgi": ["--app", "conduit", "--framework", "django", "--asgi"],
+    "conduit-fastapi": ["--app", "conduit", "--framework", "fastapi"],
+}
 
+#: The token secret the Conduit servers of the tests run with (tests sign tokens with it too).
+CONDUIT_SECRET = "conduit-tests-" + "s" * 40
 
 # uvicorn re-raises SIGTERM once it has shut down gracefully, which ends the
 # process before its exit hooks run; SIGINT (Ctrl-C) is as graceful and lets them run.
@@ -41,6 +50,10 @@ STOP_SIGNALS = {
     "django": signal.SIGTERM,
     "django-asgi": signal.SIGINT,
     "starlette": signal.SIGINT,
+    "conduit-flask": signal.SIGTERM,
+    "conduit-django": signal.SIGTERM,
+    "conduit-django-asgi": signal.SIGINT,
+    "conduit-fastapi": signal.SIGINT,
 }
 
 
@@ -117,39 +130,48 @@ class Server:
 
 @contextmanager
 def serve(
-    app: str, database_url: str, *, workers: int = 1, celery: dict[str, str] | None = None
+    app: str,
+    database_url: str,
+    *,
+    workers: int = 1,
+    celery: dict[str, str] | None = None,
+    secret: str | None = None,
 ) -> Iterator[Server]:
-    """Run ``app`` under its server with the test hooks on; stop it afterwards.
+    """Run ``app`` (of ``APPS`` or ``CONDUIT_APPS``) under its server with the test hooks on.
 
     ``celery`` holds the broker and queue settings (environment variables) that
     make the app send ``count_words``; without it the app sends nothing.
+    ``secret`` is Conduit's ``$CONDUIT_SECRET_KEY``. The server stops afterwards.
     """
     port = free_port()
-    command = [sys.executable, "-m", "example_apps", *APPS[app], "--port", str(port)]
+    arguments = APPS.get(app) or CONDUIT_APPS[app]
+    command = [sys.executable, "-m", "example_apps", *arguments, "--port", str(port)]
     command += ["--database-url", database_url, "--workers", str(workers)]
     env = {**os.environ, "NOTES_TEST_HOOKS": "1"}
     env.pop("CELERY_BROKER_URL", None)
     env.update(celery or {})
+    if secret is not None:
+        env["CONDUIT_SECRET_KEY"] = secret
     # A file, not a pipe: a chatty server never blocks on a full pipe.
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
         server = Server(f"http://127.0.0.1:{port}", STOP_SIGNALS[app], process, log)
         try:
-            _wait_until_up(server)
+            _wait_until_up(server, "/api/tags" if app in CONDUIT_APPS else "/notes")
             yield server
         finally:
             if process.poll() is None:
                 server.stop()
 
 
-def _wait_until_up(server: Server) -> None:
+def _wait_until_up(server: Server, probe: str) -> None:
     deadline = time.monotonic() + 60
     while True:
         if server.process.poll() is not None:
             raise RuntimeError(f"the server exited:\n{server.log()}")
         try:
-            httpx.get(f"{server.url}/notes", timeout=2)
-            return  # any answer (401) means it serves
+            httpx.get(f"{server.url}{probe}", timeout=2)
+            return  # any answer (a 401 included) means it serves
         except httpx.TransportError:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the server did not answer in time:\n{server.log()}") from None
