@@ -3,7 +3,8 @@
 Each endpoint takes the request's DAL and a :class:`Call` (path parameters,
 query parameters, body) and returns ``(status, JSON body or None)``. The web
 apps (``flask_app``, ``django_app``, ``fastapi_app``) register every
-:data:`ROUTES` entry under :data:`PREFIX` with a few lines of glue each: the
+:data:`ROUTES` entry under :data:`PREFIX` and call its ``answer``, with a few
+lines of glue each: the
 framework reads the request, polydatum's plugin opens the request's context
 (one transaction) and puts the DAL on the request, and the app's error
 handler answers a ``ServiceError`` in the spec's shape once it reached the
@@ -47,6 +48,14 @@ class Route(NamedTuple):
     endpoint: Endpoint
     #: Whether the endpoint reads the body (the apps read it, up to the size limit, only then).
     body: bool = False
+    #: Whether it needs a logged-in user: an anonymous call gets its 401 before any 422.
+    login: bool = False
+
+    def answer(self, dal: DataAccessLayer, call: Call) -> Reply:
+        """Run the endpoint (what the apps call)."""
+        if self.login:
+            dal.users.current()  # Unauthorized unless a user is logged in
+        return self.endpoint(dal, call)
 
 
 def _found(thing: Any, what: str) -> Any:
@@ -161,21 +170,21 @@ def list_tags(dal: DataAccessLayer, call: Call) -> Reply:
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/users/login", login, body=True),
     Route("POST", "/users", register, body=True),
-    Route("GET", "/user", current_user),
-    Route("PUT", "/user", update_user, body=True),
+    Route("GET", "/user", current_user, login=True),
+    Route("PUT", "/user", update_user, body=True, login=True),
     Route("GET", "/profiles/{username}", get_profile),
-    Route("POST", "/profiles/{username}/follow", follow),
-    Route("DELETE", "/profiles/{username}/follow", unfollow),
-    Route("GET", "/articles/feed", feed),
+    Route("POST", "/profiles/{username}/follow", follow, login=True),
+    Route("DELETE", "/profiles/{username}/follow", unfollow, login=True),
+    Route("GET", "/articles/feed", feed, login=True),
     Route("GET", "/articles", list_articles),
-    Route("POST", "/articles", create_article, body=True),
+    Route("POST", "/articles", create_article, body=True, login=True),
     Route("GET", "/articles/{slug}", get_article),
-    Route("PUT", "/articles/{slug}", update_article, body=True),
-    Route("DELETE", "/articles/{slug}", delete_article),
-    Route("POST", "/articles/{slug}/favorite", favorite),
-    Route("DELETE", "/articles/{slug}/favorite", unfavorite),
+    Route("PUT", "/articles/{slug}", update_article, body=True, login=True),
+    Route("DELETE", "/articles/{slug}", delete_article, login=True),
+    Route("POST", "/articles/{slug}/favorite", favorite, login=True),
+    Route("DELETE", "/articles/{slug}/favorite", unfavorite, login=True),
     Route("GET", "/articles/{slug}/comments", list_comments),
-    Route("POST", "/articles/{slug}/comments", add_comment, body=True),
-    Route("DELETE", "/articles/{slug}/comments/{id}", delete_comment),
+    Route("POST", "/articles/{slug}/comments", add_comment, body=True, login=True),
+    Route("DELETE", "/articles/{slug}/comments/{id}", delete_comment, login=True),
     Route("GET", "/tags", list_tags),
 )

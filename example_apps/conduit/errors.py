@@ -53,8 +53,11 @@ def error_body(*messages: str) -> dict[str, Any]:
 def error_response(exc: ServiceError) -> tuple[int, dict[str, Any], dict[str, str]]:
     """Return ``(status, JSON body, headers)`` for ``exc``: what every app answers.
 
-    A 401 also gets ``WWW-Authenticate: Token`` (the spec's scheme). ``NotFound``
-    comes from polydatum itself (a missing article, profile or comment).
+    Each argument of the error is one message (``Unprocessable("username has
+    already been taken", "email has already been taken")``). A 401 also gets
+    ``WWW-Authenticate: Token`` (the spec's scheme). ``NotFound`` comes from
+    polydatum itself (a missing article, profile or comment).
     """
     headers = {"WWW-Authenticate": "Token"} if exc.code == Unauthorized.code else {}
-    return exc.code, error_body(str(exc)), headers
+    messages = [str(message) for message in exc.args] or [type(exc).__name__]
+    return exc.code, error_body(*messages), headers

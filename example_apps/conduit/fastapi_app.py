@@ -59,12 +59,12 @@ def _operation(route: Route) -> Callable[..., Response]:
 
         def with_body(request: Request, dal: DAL, body: Body) -> Response:
             call = Call(request.path_params, request.query_params, body)
-            return _respond(route.endpoint(dal, call))
+            return _respond(route.answer(dal, call))
 
         return with_body
 
     def without_body(request: Request, dal: DAL) -> Response:
-        return _respond(route.endpoint(dal, Call(request.path_params, request.query_params, b"")))
+        return _respond(route.answer(dal, Call(request.path_params, request.query_params, b"")))
 
     return without_body
 

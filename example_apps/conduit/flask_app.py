@@ -31,7 +31,7 @@ FlaskReply = tuple[Any, int] | tuple[Any, int, dict[str, str]]
 def _view(route: Route) -> Callable[..., FlaskReply]:
     def view(**params: str) -> FlaskReply:
         body = request.get_data() if route.body else b""
-        status, reply = route.endpoint(get_dal(), Call(params, request.args, body))
+        status, reply = route.answer(get_dal(), Call(params, request.args, body))
         return ("" if reply is None else reply), status
 
     view.__name__ = route.endpoint.__name__

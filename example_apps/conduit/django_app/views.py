@@ -55,7 +55,7 @@ def view(routes: Iterable[Route]) -> Callable[..., HttpResponse]:
                 error_body("Method Not Allowed"), status=405, headers={"Allow": allowed}
             )
         body = _body(request) if route.body else b""
-        status, reply = route.endpoint(get_dal(request), Call(params, request.GET, body))
+        status, reply = route.answer(get_dal(request), Call(params, request.GET, body))
         return HttpResponse(status=status) if reply is None else JsonResponse(reply, status=status)
 
     return path_view
