@@ -1,9 +1,10 @@
-"""TEST ONLY: failure injection and pool accounting for the end-to-end tests.
+"""TEST ONLY: failure injection, pool accounting and statement counting for tests and bench/.
 
 Installed when ``NOTES_TEST_HOOKS=1`` (see ``config``); the example apps never
 need it. It swaps the ``db`` resource for one whose commit fails when the
 request carries ``X-Test-Fail-Commit: 1``, and prints, when the worker
 process exits, how many connections its pool still has checked out.
+``sent_statements(engine)`` collects the SQL an engine sends (in process).
 """
 
 from __future__ import annotations
@@ -11,13 +12,21 @@ from __future__ import annotations
 import atexit
 import os
 import sys
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Generator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from polydatum import DataAccessContext, DataManager
 from polydatum.contrib.sqlalchemy import AsyncConnectionResource, ConnectionResource
+from sqlalchemy import Engine, event
 
-__all__ = ["FAIL_COMMIT_HEADER", "POOL_REPORT", "InjectedCommitFailure", "install"]
+__all__ = [
+    "FAIL_COMMIT_HEADER",
+    "POOL_REPORT",
+    "InjectedCommitFailure",
+    "install",
+    "sent_statements",
+]
 
 FAIL_COMMIT_HEADER = "X-Test-Fail-Commit"
 #: Printed to stderr at exit, followed by the pool's checked-out connection count.
@@ -80,3 +89,22 @@ def install(dm: DataManager) -> None:
         os.write(sys.stderr.fileno(), f"{POOL_REPORT} {engine.pool.checkedout()}\n".encode())
 
     atexit.register(report)
+
+
+@contextmanager
+def sent_statements(engine: Engine) -> Iterator[list[str]]:
+    """Collect the SQL of each statement ``engine`` sends while the block runs, from any thread.
+
+    One entry per ``execute`` call on a DB-API cursor: an ``executemany`` counts
+    once; BEGIN, COMMIT and ROLLBACK (DB-API calls, not statements) not at all.
+    """
+    sent: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
