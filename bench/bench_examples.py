@@ -40,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -166,21 +166,25 @@ async def _read_response(reader: asyncio.StreamReader) -> bytes:
             return head
 
 
-async def _client(port: int, request: bytes, deadline: int, latencies: list[int]) -> None:
+#: A request's bytes, or a function making each one (a new article per request, say).
+Request = bytes | Callable[[], bytes]
+
+
+async def _client(port: int, request: Request, deadline: int, latencies: list[int]) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     clock = time.perf_counter_ns
     try:
         while (start := clock()) < deadline:
-            writer.write(request)
+            writer.write(request if isinstance(request, bytes) else request())
             head = await _read_response(reader)
             latencies.append(clock() - start)
-            if not head.startswith(b"HTTP/1.1 200"):
+            if not head.startswith((b"HTTP/1.1 200", b"HTTP/1.1 201")):
                 raise RuntimeError(f"unexpected answer: {head!r}")
     finally:
         writer.close()
 
 
-def _load(server: Any, request: bytes, seconds: float) -> tuple[float, list[int], float]:
+def _load(server: Any, request: Request, seconds: float) -> tuple[float, list[int], float]:
     """Send requests over ``CONNECTIONS`` connections for ``seconds``.
 
     Returns requests per second, the latencies (ns) and the server's CPU
@@ -242,7 +246,7 @@ class _Run(NamedTuple):
     opened: int  # PostgreSQL sessions that appeared during the run
 
 
-def _measured(server: Any, sessions: _Sessions, name: str, request: bytes) -> _Run:
+def _measured(server: Any, sessions: _Sessions, name: str, request: Request) -> _Run:
     before = sessions.cpu(name)
     rps, latencies, cpu = _load(server, request, RUN_SECONDS)
     after = sessions.cpu(name)
@@ -384,13 +388,17 @@ def _p99(runs: list[_Run]) -> float:
     return statistics.quantiles(latencies, n=100)[98] / 1e6
 
 
-def _print(rows: list[dict[str, Any]]) -> None:
+def _print_table(rows: list[dict[str, Any]]) -> None:
     headers = list(rows[0])
     cells = [[f"{v:.2f}" if isinstance(v, float) else str(v) for v in row.values()] for row in rows]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
     for row in cells:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def _print(rows: list[dict[str, Any]]) -> None:
+    _print_table(rows)
     print(
         f"\nGET /notes/{{id}} on PostgreSQL, {CONNECTIONS} keep-alive connections, pools of "
         f"{POOL_SIZE}, medians of {ROUNDS} runs of {RUN_SECONDS:g} s (p99 and CPU over all of "

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["core", "flask", "django", "starlette", "examples", "celery_examples"]
+BENCHMARKS = ["core", "flask", "django", "starlette", "examples", "celery_examples", "conduit"]
 
 
 def run(names: list[str]) -> list[tuple[str, list[dict[str, Any]]]]:
