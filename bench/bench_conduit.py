@@ -62,7 +62,7 @@ from example_apps.conduit import (
     flask_app,
     prepare_database,
 )
-from example_apps.engines import make_engine
+from example_apps.engines import temporary_engine
 
 SCHEMA = "polydatum_conduit_bench"
 SECRET = "bench-secret-" + "b" * 40
@@ -113,13 +113,9 @@ def _database(base: str) -> Iterator[tuple[str, str, str]]:
 
 
 def _admin(url: str, *statements: str) -> None:
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            for statement in statements:
-                conn.execute(text(statement))
-    finally:
-        engine.dispose()
+    with temporary_engine(url) as engine, engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
 
 
 def _auth(token: str) -> dict[str, str]:

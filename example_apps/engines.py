@@ -10,6 +10,8 @@ over it opens and closes a connection of its own.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, cast
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
@@ -17,7 +19,7 @@ from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool
 
-__all__ = ["make_async_engine", "make_engine"]
+__all__ = ["make_async_engine", "make_engine", "temporary_engine"]
 
 _SYNC_DRIVERS = {"postgresql": "postgresql+psycopg", "sqlite": "sqlite+pysqlite"}
 _ASYNC_DRIVERS = {"postgresql": "postgresql+psycopg", "sqlite": "sqlite+aiosqlite"}
@@ -61,3 +63,13 @@ def make_async_engine(url: str, pool_size: int | None = None) -> AsyncEngine:
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
     return engine
+
+
+@contextmanager
+def temporary_engine(url: str) -> Iterator[Engine]:
+    """A sync engine for one job outside the apps (creating tables, a script); disposed after."""
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()

@@ -20,6 +20,7 @@ from starlette.routing import Route
 from starlette_datum import DatumMiddleware, get_dal
 
 from . import config
+from .bodies import read_limited
 from .notes import MAX_BODY_BYTES, async_user_meta, body_too_large, error_response
 
 __all__ = ["create_app"]
@@ -27,15 +28,7 @@ __all__ = ["create_app"]
 
 async def read_body(request: Request) -> bytes:
     """Return the request body, refusing (413) one over ``MAX_BODY_BYTES`` before reading it all."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise body_too_large()
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise body_too_large()
-    return bytes(body)
+    return await read_limited(request, MAX_BODY_BYTES, body_too_large)
 
 
 async def notes(request: Request) -> Response:

@@ -23,6 +23,8 @@ from starlette.responses import JSONResponse, Response
 from starlette_datum import DatumMiddleware
 from starlette_datum.fastapi import DAL
 
+from example_apps.bodies import read_limited
+
 from . import config
 from .api import PREFIX, ROUTES, Call, Reply, Route
 from .errors import error_body, error_response
@@ -34,15 +36,7 @@ __all__ = ["create_app"]
 
 async def read_body(request: Request) -> bytes:
     """The request body, refused (413) once it is over ``MAX_BODY_BYTES``, before reading it all."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise body_too_large()
-    received = bytearray()
-    async for chunk in request.stream():
-        received += chunk
-        if len(received) > MAX_BODY_BYTES:
-            raise body_too_large()
-    return bytes(received)
+    return await read_limited(request, MAX_BODY_BYTES, body_too_large)
 
 
 Body = Annotated[bytes, Depends(read_body)]
@@ -69,22 +63,19 @@ def _operation(route: Route) -> Callable[..., Response]:
     return without_body
 
 
-async def service_error(request: Request, exc: Exception) -> Response:
-    """A service's error (401, 403, 404, 413, 422) in the spec's shape; the context rolls back."""
-    assert isinstance(exc, ServiceError)
-    status, body, headers = error_response(exc)
+async def error(request: Request, exc: Exception) -> Response:
+    """Answer every error in the spec's shape.
+
+    A service's error (the context rolls back), unknown URLs and wrong methods
+    (Starlette's ``HTTPException``), and unhandled errors (a failed commit) as 500.
+    """
+    if isinstance(exc, ServiceError):
+        status, body, headers = error_response(exc)
+    elif isinstance(exc, HTTPException):
+        status, body, headers = exc.status_code, error_body(exc.detail), dict(exc.headers or {})
+    else:
+        status, body, headers = 500, error_body("Internal Server Error"), {}
     return JSONResponse(body, status_code=status, headers=headers)
-
-
-async def http_error(request: Request, exc: Exception) -> Response:
-    """Unknown URLs and wrong methods, in JSON."""
-    assert isinstance(exc, HTTPException)
-    return JSONResponse(error_body(exc.detail), status_code=exc.status_code, headers=exc.headers)
-
-
-async def server_error(request: Request, exc: Exception) -> Response:
-    """Unhandled errors, a failed commit included."""
-    return JSONResponse(error_body("Internal Server Error"), status_code=500)
 
 
 def create_app(data_manager: DataManager | None = None) -> FastAPI:
@@ -98,11 +89,7 @@ def create_app(data_manager: DataManager | None = None) -> FastAPI:
     app = FastAPI(
         title="Conduit",
         middleware=[Middleware(DatumMiddleware, data_manager=dm, meta=meta)],
-        exception_handlers={
-            ServiceError: service_error,
-            HTTPException: http_error,
-            Exception: server_error,
-        },
+        exception_handlers={ServiceError: error, HTTPException: error, Exception: error},
     )
     for route in ROUTES:
         name = route.endpoint.__name__

@@ -38,16 +38,17 @@ def _view(route: Route) -> Callable[..., FlaskReply]:
     return view
 
 
-def service_error(exc: ServiceError) -> FlaskReply:
-    """A service's error (401, 403, 404, 413, 422) in the spec's shape; the context rolled back."""
-    status, body, headers = error_response(exc)
-    return body, status, headers
+def error(exc: ServiceError | HTTPException) -> FlaskReply:
+    """Answer every error in the spec's shape.
 
-
-def http_error(exc: HTTPException) -> FlaskReply:
-    """Unknown URLs, wrong methods, oversize bodies and 500s (a failed commit), in JSON."""
+    A service's error (the context rolled back), unknown URLs, wrong methods,
+    oversize bodies and 500s (a failed commit included).
+    """
     if isinstance(exc, RequestEntityTooLarge):
-        return service_error(body_too_large())
+        exc = body_too_large()
+    if isinstance(exc, ServiceError):
+        status, body, headers = error_response(exc)
+        return body, status, headers
     return error_body(exc.name), exc.code or 500
 
 
@@ -61,6 +62,6 @@ def create_app(data_manager: DataManager | None = None) -> Flask:
     for route in ROUTES:
         path = PREFIX + re.sub(r"{(\w+)}", r"<\1>", route.path)
         app.add_url_rule(path, view_func=_view(route), methods=[route.method])
-    app.register_error_handler(ServiceError, service_error)
-    app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(ServiceError, error)
+    app.register_error_handler(HTTPException, error)
     return app

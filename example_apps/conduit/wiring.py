@@ -12,7 +12,7 @@ from typing import Any
 from polydatum import DataAccessLayer, DataManager, lazy
 from polydatum.contrib.sqlalchemy import ConnectionResource, TransactionMiddleware
 
-from example_apps.engines import make_engine
+from example_apps.engines import make_engine, temporary_engine
 
 from .schema import create_schema
 from .security import ConfigurationError, Tokens
@@ -60,8 +60,5 @@ def user_meta(dal: DataAccessLayer, authorization: str | None) -> dict[str, Any]
 
 def prepare_database(url: str) -> None:
     """Create the tables that do not exist yet."""
-    engine = make_engine(url)
-    try:
+    with temporary_engine(url) as engine:
         create_schema(engine)
-    finally:
-        engine.dispose()

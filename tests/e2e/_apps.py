@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -19,7 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from example_apps.engines import make_engine
+from example_apps.engines import temporary_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 POSTGRES_URL_ENV = "POLYDATUM_TEST_POSTGRES_URL"
@@ -85,14 +85,22 @@ def postgres_schema(prefix: str) -> Iterator[tuple[str, str]]:
         _admin(base, f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
+def fresh_database(stack: ExitStack, backend: str, name: str, folder: Path) -> str:
+    """The URL of an empty database: a SQLite file in ``folder``, or a PostgreSQL schema.
+
+    The schema (named after ``name``, see :func:`postgres_schema`) is dropped when
+    ``stack`` closes.
+    """
+    if backend == "sqlite":
+        return f"sqlite:///{folder / f'{name}.sqlite3'}"
+    url, _ = stack.enter_context(postgres_schema(name))
+    return url
+
+
 def _admin(url: str, *statements: str) -> None:
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            for statement in statements:
-                conn.execute(text(statement))
-    finally:
-        engine.dispose()
+    with temporary_engine(url) as engine, engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
 
 
 def free_port() -> int:

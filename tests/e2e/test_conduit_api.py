@@ -26,7 +26,7 @@ from example_apps.conduit.schema import metadata
 from example_apps.conduit.validation import MAX_BODY_BYTES, MAX_LIMIT, MAX_TAGS
 from example_apps.engines import make_engine
 
-from ._apps import CONDUIT_APPS, CONDUIT_SECRET, postgres_schema, serve
+from ._apps import CONDUIT_APPS, CONDUIT_SECRET, fresh_database, serve
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -99,10 +99,8 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     """One Conduit app under its server on one database, with users ann and bob."""
     app, backend = request.param
     with ExitStack() as stack:
-        if backend == "sqlite":
-            url = f"sqlite:///{tmp_path_factory.mktemp(app) / 'conduit.sqlite3'}"
-        else:
-            url, _ = stack.enter_context(postgres_schema(f"conduit_e2e_{app.replace('-', '_')}"))
+        name = f"e2e_{app.replace('-', '_')}"
+        url = fresh_database(stack, backend, name, tmp_path_factory.mktemp(app))
         server = stack.enter_context(serve(app, url, secret=CONDUIT_SECRET))
         anonymous = stack.enter_context(httpx.Client(base_url=server.url, timeout=30))
         clients = {}

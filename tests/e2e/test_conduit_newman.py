@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from ._apps import CONDUIT_APPS, CONDUIT_SECRET, ROOT, postgres_schema, serve
+from ._apps import CONDUIT_APPS, CONDUIT_SECRET, ROOT, fresh_database, serve
 
 REALWORLD_DIR_ENV = "POLYDATUM_REALWORLD_DIR"
 NEWMAN_ENV = "POLYDATUM_NEWMAN"
@@ -88,10 +88,7 @@ def _requests(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _suite_run(app: str, backend: str, newman: str, collection: Path, folder: Path) -> Outcome:
     """Serve ``app`` on a fresh ``backend`` database and run the whole collection against it."""
     with ExitStack() as stack:
-        if backend == "sqlite":
-            url = f"sqlite:///{folder / 'conduit.sqlite3'}"
-        else:
-            url, _ = stack.enter_context(postgres_schema(f"conduit_newman_{app.replace('-', '_')}"))
+        url = fresh_database(stack, backend, f"newman_{app.replace('-', '_')}", folder)
         server = stack.enter_context(serve(app, url, secret=CONDUIT_SECRET))
         user = f"u{uuid.uuid4().hex[:12]}"
         report = folder / "report.json"

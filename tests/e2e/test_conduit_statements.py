@@ -23,7 +23,7 @@ from starlette.testclient import TestClient
 from example_apps._test_hooks import sent_statements
 from example_apps.conduit import build_data_manager, fastapi_app, flask_app, prepare_database
 
-from ._apps import CONDUIT_SECRET, postgres_schema
+from ._apps import CONDUIT_SECRET, fresh_database
 
 
 class Client:
@@ -102,10 +102,8 @@ def conduit(
     """An in-process app on a fresh database, with users ann and bob."""
     framework, backend = request.param
     with ExitStack() as stack:
-        if backend == "sqlite":
-            url = f"sqlite:///{tmp_path_factory.mktemp(framework) / 'conduit.sqlite3'}"
-        else:
-            url, _ = stack.enter_context(postgres_schema(f"conduit_statements_{framework}"))
+        name = f"statements_{framework}"
+        url = fresh_database(stack, backend, name, tmp_path_factory.mktemp(framework))
         prepare_database(url)
         client, engine = _client(framework, url, stack)
         app = Conduit(client, engine, "", "")
