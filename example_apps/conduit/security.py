@@ -128,6 +128,8 @@ class Tokens:
         except jwt.InvalidTokenError:
             raise Unauthorized(f"The token is not valid: {_LOGIN_AGAIN}.") from None
         subject = claims["sub"]
-        if not (isinstance(subject, str) and subject.isascii() and subject.isdigit()):
+        # A user id: at most 10 digits (ids are 32-bit), which int() always reads.
+        user_id = isinstance(subject, str) and len(subject) <= 10 and subject.isascii()
+        if not (user_id and subject.isdigit()):
             raise Unauthorized(f"The token is not valid: {_LOGIN_AGAIN}.")
         return int(subject)

@@ -8,6 +8,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import jwt
 import pytest
 from sqlalchemy import inspect, text
 
@@ -141,3 +142,11 @@ def test_a_token_carries_its_user_until_it_expires() -> None:
         tokens.user_id(Tokens("t" * 32, lifetime=timedelta(seconds=-1)).issue(42))
     with pytest.raises(Unauthorized, match="not valid"):
         Tokens("u" * 32).user_id(tokens.issue(42))
+
+
+def test_a_token_whose_subject_is_too_long_a_number_is_refused() -> None:
+    """A signed token whose ``sub`` has more digits than Python reads as a number is a 401."""
+    tokens = Tokens("t" * 32)
+    forged = jwt.encode({"sub": "9" * 5000, "exp": 2**40}, "t" * 32, "HS256")
+    with pytest.raises(Unauthorized, match="not valid"):
+        tokens.user_id(forged)
