@@ -107,9 +107,11 @@ class Users(ConduitService):
             Unprocessable: the username or the email is taken.
         """
         self._refuse_taken(new.username, new.email)
-        user_id: int = self._db.execute(
-            sql.insert_user(new, hash_password(new.password))
-        ).scalar_one()
+        statement = sql.insert_user(new, hash_password(new.password))
+        try:
+            user_id: int = self._db.execute(statement).scalar_one()
+        except IntegrityError:  # taken by a request that committed since the check
+            raise Unprocessable("username or email has already been taken") from None
         return User(user_id, new.username, new.email, "", "", self._tokens.issue(user_id))
 
     def login(self, credentials: Credentials) -> User:
