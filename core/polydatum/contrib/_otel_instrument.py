@@ -21,7 +21,7 @@ from polydatum.services import Service
 from polydatum.util import is_async_generator
 
 from ._otel_middleware import first_tracing_error
-from ._otel_spans import CURRENT, default_is_error, end_with, get_tracer
+from ._otel_spans import CURRENT, default_is_error, end_with, get_tracer, parent_context
 
 if TYPE_CHECKING:
     from polydatum.context import DataAccessContext
@@ -151,8 +151,9 @@ def _traced_method(
     if inspect.iscoroutinefunction(method):
 
         async def traced_async(*args: Any, **kwargs: Any) -> Any:
-            current = tracer.start_span(span, attributes=attributes)
-            token = otel_context.attach(trace.set_span_in_context(current))
+            parent = parent_context()
+            current = tracer.start_span(span, parent, attributes=attributes)
+            token = otel_context.attach(trace.set_span_in_context(current, parent))
             try:
                 return await method(*args, **kwargs)
             except BaseException as exc:
@@ -165,8 +166,9 @@ def _traced_method(
         return functools.update_wrapper(traced_async, method)
 
     def traced(*args: Any, **kwargs: Any) -> Any:
-        current = tracer.start_span(span, attributes=attributes)
-        token = otel_context.attach(trace.set_span_in_context(current))
+        parent = parent_context()
+        current = tracer.start_span(span, parent, attributes=attributes)
+        token = otel_context.attach(trace.set_span_in_context(current, parent))
         try:
             return method(*args, **kwargs)
         except BaseException as exc:
@@ -210,7 +212,7 @@ class _TracedResource:
         return span, otel_context.attach(trace.set_span_in_context(span, parent))
 
     def __call__(self, context: DataAccessContext) -> Generator[Any, None, None]:
-        span, token = self._span(self._setup, None)
+        span, token = self._span(self._setup, parent_context())
         try:
             gen: Any = self.factory(context)
             value = next(gen, _MISSING)
@@ -267,7 +269,7 @@ class _AsyncTracedResource(_TracedResource):
     __slots__ = ()
 
     async def __call__(self, context: DataAccessContext) -> AsyncGenerator[Any, None]:  # type: ignore[override]
-        span, token = self._span(self._setup, None)
+        span, token = self._span(self._setup, parent_context())
         try:
             gen: Any = self.factory(context)
             value = await anext(gen, _MISSING)

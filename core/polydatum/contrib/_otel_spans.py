@@ -34,6 +34,7 @@ __all__ = [
     "default_is_error",
     "end_with",
     "get_tracer",
+    "parent_context",
     "request_span_name",
     "span_name",
 ]
@@ -76,6 +77,25 @@ def context_span() -> trace.Span | None:
     if open_span is None or open_span.ended:
         return None
     return open_span.span
+
+
+def parent_context() -> Context | None:
+    """The OpenTelemetry context a service or resource span starts in (None: the current one).
+
+    The open data context's, when the current span is the one its span is a
+    child of: code of the data context running where its span is not current,
+    as a streamed body that a WSGI instrumentation sends with its server span
+    current again.
+    """
+    open_span = CURRENT.get()
+    if open_span is None or open_span.ended:
+        return None
+    current = otel_context.get_current()
+    if current is open_span.otel_context:
+        return None
+    if trace.get_current_span(current) is trace.get_current_span(open_span.previous):
+        return open_span.otel_context
+    return None
 
 
 def repair_stale() -> None:
