@@ -175,13 +175,14 @@ def request_span_name(request: Any) -> str:
 
     The route is the pattern that matched (``/notes/<int:id>``), never the
     path, which would give each note its own span name. When no route
-    matched (a 404), just the method.
+    matched (a 404), just the method; for a WebSocket, just the route.
     """
     method = getattr(request, "method", None)
     route = _route(request)
     if method and route:
         return f"{method} {route}"
-    return str(method) if method else CONTEXT_SPAN_NAME
+    # A WebSocket has a route but no method.
+    return str(method or route or CONTEXT_SPAN_NAME)
 
 
 def _route(request: Any) -> str | None:
