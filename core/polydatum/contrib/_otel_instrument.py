@@ -286,7 +286,14 @@ class _AsyncTracedResource(_TracedResource):
         try:
             yield value
         except GeneratorExit:
-            await gen.aclose()
+            # Closed by the event loop it ran in, as that loop shut down (an async
+            # view's own loop), before its context closes.
+            span, token = self._span(self._teardown, parent)
+            try:
+                await gen.aclose()
+            finally:
+                otel_context.detach(token)
+                span.end()
             raise
         except BaseException as exc:
             span, token = self._span(self._teardown, parent)

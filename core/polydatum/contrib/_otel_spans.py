@@ -116,19 +116,33 @@ def repair_stale() -> None:
 # -- status ---------------------------------------------------------------------
 
 
+#: Django's exceptions that Django answers with a 4xx (they carry no status code).
+_DJANGO_CLIENT_ERRORS = frozenset(
+    {
+        ("django.http.response", "Http404"),
+        ("django.core.exceptions", "PermissionDenied"),
+        ("django.core.exceptions", "BadRequest"),
+        ("django.core.exceptions", "SuspiciousOperation"),
+    }
+)
+
+
 def client_error(exc: BaseException) -> bool:
     """True for an exception that stands for a 4xx answer (the client's mistake).
 
-    A ``ServiceError`` whose ``code`` is 4xx, or any exception with an int
+    A ``ServiceError`` whose ``code`` is 4xx; any exception with an int
     ``code`` or ``status_code`` attribute from 400 to 499 (werkzeug's and
-    Starlette's ``HTTPException``).
+    Starlette's ``HTTPException``); Django's ``Http404``, ``PermissionDenied``,
+    ``BadRequest`` and ``SuspiciousOperation`` (and their subclasses).
     """
     status = status_for(exc)
     if status is None:
         status = getattr(exc, "code", None)
         if not isinstance(status, int):
             status = getattr(exc, "status_code", None)
-    return isinstance(status, int) and 400 <= status <= 499
+    if isinstance(status, int):
+        return 400 <= status <= 499
+    return any((c.__module__, c.__name__) in _DJANGO_CLIENT_ERRORS for c in type(exc).__mro__)
 
 
 def default_is_error(exc: BaseException) -> bool:
