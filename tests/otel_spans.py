@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
 from opentelemetry.trace import StatusCode, Tracer
+
+
+class _Ended(SpanProcessor):
+    """Tells waiting threads that a span ended (after the exporter has it)."""
+
+    def __init__(self, condition: threading.Condition) -> None:
+        self.condition = condition
+
+    def on_end(self, span: ReadableSpan) -> None:
+        with self.condition:
+            self.condition.notify_all()
 
 
 class Spans:
@@ -19,6 +31,8 @@ class Spans:
         self.exporter = InMemorySpanExporter()
         self.provider = TracerProvider()
         self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self._ended = threading.Condition()
+        self.provider.add_span_processor(_Ended(self._ended))
         #: For spans a test opens itself (standing for a server's or a task's span).
         self.tracer: Tracer = self.provider.get_tracer("tests")
 
@@ -44,6 +58,12 @@ class Spans:
             if candidate.context is not None and candidate.context.span_id == span.parent.span_id:
                 return candidate
         raise AssertionError(f"the parent of {span.name!r} did not finish; {self.names()}")
+
+    def wait_for(self, found: Callable[[], bool], timeout: float = 30) -> None:
+        """Wait until ``found()`` is true, checking again each time a span ends (in any thread)."""
+        with self._ended:
+            if not self._ended.wait_for(found, timeout):
+                raise AssertionError(f"not found within {timeout}s; finished: {self.names()}")
 
     def clear(self) -> None:
         """Forget the spans finished so far."""
