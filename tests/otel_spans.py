@@ -30,7 +30,9 @@ class Spans:
     def __init__(self) -> None:
         self.exporter = InMemorySpanExporter()
         self.provider = TracerProvider()
-        self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        #: What exports the finished spans to memory (to add to another provider).
+        self.processor = SimpleSpanProcessor(self.exporter)
+        self.provider.add_span_processor(self.processor)
         self._ended = threading.Condition()
         self.provider.add_span_processor(_Ended(self._ended))
         #: For spans a test opens itself (standing for a server's or a task's span).

@@ -283,8 +283,35 @@ def test_without_an_sdk_contexts_run_with_non_recording_spans(transaction: Trans
     instrument(dm)
     with dm.dal() as dal:
         assert dal.notes.read() == "conn"
-        assert not context_span().is_recording()  # type: ignore[union-attr]
+        assert context_span() is None
     assert transaction.events == ["commit"]
+
+
+def test_a_span_not_sampled_records_nothing_and_loads_no_meta(transaction: Transaction) -> None:
+    """With a sampler that drops every span, no span ends and no opted-in lazy meta is loaded."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    spans = Spans()
+    spans.provider = TracerProvider(sampler=ALWAYS_OFF)
+    spans.provider.add_span_processor(spans.processor)
+    loads: list[str] = []
+
+    def load_user() -> str:
+        loads.append("user")
+        return "ann"
+
+    dm = DataManager()
+    dm.register_context_middleware(
+        TracingMiddleware(tracer_provider=spans.provider, meta_attributes=("user",)), transaction
+    )
+    dm.register_resources(db=db)
+    dm.register_services(notes=Notes())
+    instrument(dm, tracer_provider=spans.provider)
+    with pytest.raises(LookupError), dm.dal({"user": lazy(load_user)}) as dal:
+        assert dal.notes.read() == "conn"
+        raise LookupError("rolled back as usual")
+    assert (spans.names(), loads, transaction.events) == ([], [], ["rollback:LookupError"])
 
 
 # -- async contexts ---------------------------------------------------------------------

@@ -174,8 +174,9 @@ def test_a_failed_commit_is_an_error_span_and_fails_the_task(app: Celery, spans:
     result = send(app, spans, "o.orphan")
     assert result.state == "FAILURE"
     assert "IntegrityError" in str(result.traceback)
+    run = run_span(spans, "o.orphan")
     context = spans.one("o.orphan")
-    assert spans.parent(context) == run_span(spans, "o.orphan")
+    assert spans.parent(context) == run
     assert is_error(context)
     assert exceptions(context) == ["sqlalchemy.exc.IntegrityError"]
 
@@ -184,16 +185,18 @@ def test_a_task_bodys_exception_is_recorded(app: Celery, spans: Spans) -> None:
     """An exception raised by the task's body is recorded on the context's span, an error."""
     result = send(app, spans, "o.fail")
     assert isinstance(result.result, LookupError)
+    run = run_span(spans, "o.fail")
     context = spans.one("o.fail")
-    assert spans.parent(context) == run_span(spans, "o.fail")
+    assert spans.parent(context) == run
     assert (is_error(context), exceptions(context)) == (True, ["LookupError"])
 
 
 def test_an_async_task_body(app: Celery, spans: Spans, db_url: str) -> None:
     """An async body's context (in its own event loop) is a child of the run span too."""
     send(app, spans, "o.async_write", 2)
+    run = run_span(spans, "o.async_write")
     context = spans.one("o.async_write")
-    assert spans.parent(context) == run_span(spans, "o.async_write")
+    assert spans.parent(context) == run
     assert spans.parent(spans.one("dal.rows.add_parent")) == context
     assert not is_error(context)
 

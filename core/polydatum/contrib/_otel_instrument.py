@@ -153,6 +153,8 @@ def _traced_method(
         async def traced_async(*args: Any, **kwargs: Any) -> Any:
             parent = parent_context()
             current = tracer.start_span(span, parent, attributes=attributes)
+            if not current.is_recording():
+                return await method(*args, **kwargs)
             token = otel_context.attach(trace.set_span_in_context(current, parent))
             try:
                 return await method(*args, **kwargs)
@@ -168,6 +170,8 @@ def _traced_method(
     def traced(*args: Any, **kwargs: Any) -> Any:
         parent = parent_context()
         current = tracer.start_span(span, parent, attributes=attributes)
+        if not current.is_recording():
+            return method(*args, **kwargs)
         token = otel_context.attach(trace.set_span_in_context(current, parent))
         try:
             return method(*args, **kwargs)
@@ -182,6 +186,12 @@ def _traced_method(
 
 
 # -- resources ------------------------------------------------------------------------
+
+
+def _end(span: trace.Span, token: Token[Context] | None) -> None:
+    if token is not None:
+        otel_context.detach(token)
+    span.end()
 
 
 class _TracedResource:
@@ -207,12 +217,19 @@ class _TracedResource:
     def __repr__(self) -> str:
         return f"<traced {self.factory!r}>"
 
-    def _span(self, name: str, parent: Context | None) -> tuple[trace.Span, Token[Context]]:
+    def _span(self, name: str, parent: Context | None) -> tuple[trace.Span, Token[Context] | None]:
+        """Start span ``name``; make it current if it records (else the token is None)."""
         span = self._tracer.start_span(name, parent, attributes=self._attributes)
+        if not span.is_recording():
+            return span, None
         return span, otel_context.attach(trace.set_span_in_context(span, parent))
 
     def __call__(self, context: DataAccessContext) -> Generator[Any, None, None]:
         span, token = self._span(self._setup, parent_context())
+        if token is None:
+            # Nothing records (no SDK, or not sampled): the factory's own generator.
+            yield from self.factory(context)  # type: ignore[misc]
+            return
         try:
             gen: Any = self.factory(context)
             value = next(gen, _MISSING)
@@ -220,8 +237,7 @@ class _TracedResource:
             end_with(span, exc, default_is_error)
             raise
         finally:
-            otel_context.detach(token)
-            span.end()
+            _end(span, token)
         if value is _MISSING:
             return  # the context reports that it did not yield
         # The teardown runs after the context's middleware: its parent is the context's span.
@@ -243,8 +259,7 @@ class _TracedResource:
                     end_with(span, err, default_is_error)
                 raise
             finally:
-                otel_context.detach(token)
-                span.end()
+                _end(span, token)
             yield extra  # the context reports that it did not stop
             return
         span, token = self._span(self._teardown, parent)
@@ -254,8 +269,7 @@ class _TracedResource:
             end_with(span, err, default_is_error)
             raise
         finally:
-            otel_context.detach(token)
-            span.end()
+            _end(span, token)
         if extra is not _MISSING:
             try:
                 yield extra  # a second value: the context reports it
@@ -277,8 +291,7 @@ class _AsyncTracedResource(_TracedResource):
             end_with(span, exc, default_is_error)
             raise
         finally:
-            otel_context.detach(token)
-            span.end()
+            _end(span, token)
         if value is _MISSING:
             return
         record = CURRENT.get()
@@ -292,8 +305,7 @@ class _AsyncTracedResource(_TracedResource):
             try:
                 await gen.aclose()
             finally:
-                otel_context.detach(token)
-                span.end()
+                _end(span, token)
             raise
         except BaseException as exc:
             span, token = self._span(self._teardown, parent)
@@ -306,8 +318,7 @@ class _AsyncTracedResource(_TracedResource):
                     end_with(span, err, default_is_error)
                 raise
             finally:
-                otel_context.detach(token)
-                span.end()
+                _end(span, token)
             yield extra
             return
         span, token = self._span(self._teardown, parent)
@@ -317,8 +328,7 @@ class _AsyncTracedResource(_TracedResource):
             end_with(span, err, default_is_error)
             raise
         finally:
-            otel_context.detach(token)
-            span.end()
+            _end(span, token)
         if extra is not _MISSING:
             try:
                 yield extra

@@ -50,8 +50,9 @@ class TracingMiddleware:
     saying so (``instrument(dm)`` checks at start-up).
 
     The span is a child of the span current when the context opens (the web
-    framework's server span, Celery's task span) and is current while the
-    context runs, so spans of services, resources and libraries nest in it.
+    framework's server span, Celery's task span) and, if it records (an SDK
+    is set up and sampled it), is current while the context runs, so spans of
+    services, resources and libraries nest in it.
     The context's exception is recorded on it, and makes it an error when
     ``is_error(exc)`` says so.
 
@@ -62,11 +63,11 @@ class TracingMiddleware:
             (default :func:`span_name`: the task's name, the request's method and
             route).
         meta_attributes: meta keys whose values become attributes
-            ``polydatum.meta.<key>`` (read when the span starts; a lazy value is
-            loaded then; None is left out, values other than str, bool, int
-            and float are set as their ``str()``).
-        attributes: called with the context when the span starts, returns more
-            attributes.
+            ``polydatum.meta.<key>`` (read when the span starts, if it records:
+            a lazy value is loaded then; None is left out, values other than
+            str, bool, int and float are set as their ``str()``).
+        attributes: called with the context when the span starts (if it
+            records), returns more attributes.
         is_error: called with the context's exception; True makes the span an
             error (default: any ``Exception`` except a 4xx client error).
 
@@ -111,9 +112,15 @@ class TracingMiddleware:
         if not chain or chain[0] is not self:
             raise order_error(chain, self)
         repair_stale()
-        attributes = self._start_attributes(context)
         previous = otel_context.get_current()
-        span = self._tracer.start_span(CONTEXT_SPAN_NAME, previous, attributes=attributes)
+        span = self._tracer.start_span(CONTEXT_SPAN_NAME, previous)
+        if not span.is_recording():
+            # No SDK, or not sampled: nothing to record, nothing to make current (the
+            # span current now stays the parent of whatever starts in the context).
+            yield
+            return
+        if self._meta_attributes or self._attributes is not None:
+            span.set_attributes(self._start_attributes(context))
         otel_ctx = trace.set_span_in_context(span, previous)
         token = otel_context.attach(otel_ctx)
         record = OpenSpan(span, otel_ctx, previous)
@@ -125,16 +132,13 @@ class TracingMiddleware:
             raise
         finally:
             try:
-                if span.is_recording():
-                    span.update_name(self._name(context))
+                span.update_name(self._name(context))
             finally:
                 record.ended = True
                 _leave(record, token, here)
                 span.end()
 
-    def _start_attributes(self, context: DataAccessContext) -> dict[str, AttributeValue] | None:
-        if not self._meta_attributes and self._attributes is None:
-            return None
+    def _start_attributes(self, context: DataAccessContext) -> dict[str, AttributeValue]:
         found: dict[str, AttributeValue] = {}
         meta = context.meta
         for key, attribute in self._meta_attributes:
