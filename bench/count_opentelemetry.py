@@ -60,6 +60,43 @@ def _trace(dm: Any, tracing: str | None, *middleware: Any) -> None:
         instrument(dm, tracer_provider=provider)
 
 
+def yardstick() -> Callable[[int], None]:
+    """The sync core cycle whose middleware starts and ends one SDK span by hand (not current).
+
+    The least any tracing of a context costs with the SDK: what ``TracingMiddleware``
+    adds beyond it is its own work.
+    """
+    import bench_core as b
+    from polydatum import DataManager, Service
+
+    tracer = _provider("sdk").get_tracer("yardstick")
+
+    class Users(Service):
+        def whoami(self) -> tuple[Any, Any]:
+            ctx = self._ctx
+            return ctx.meta.user, ctx.db
+
+    def middleware(ctx: Any) -> Iterator[None]:
+        span = tracer.start_span("context")
+        yield
+        span.end()
+
+    dm = DataManager()
+    dm.register_services(users=Users())
+    dm.register_resources(db=b.conn_gen)
+    dm.register_context_middleware(middleware)
+    dal = dm.get_dal()
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            with dm.context({"user": "bob"}):
+                user, conn = dal.users.whoami()
+                assert user == "bob"
+                assert conn is not None
+
+    return run
+
+
 def core(tracing: str | None, is_async: bool = False) -> Callable[[int], None]:
     """bench_core's sync (or async) cycle, on a DataManager traced as ``tracing`` says."""
     import bench_core as b
@@ -161,6 +198,7 @@ _LABELS = {
 #: variant -> expression (in this module) giving a function of the number of iterations.
 VARIANTS = {
     **{f"core sync: {_LABELS[t]}": f"m.core({t!r})" for t in TRACINGS},
+    "core sync: one SDK span by hand (yardstick)": "m.yardstick()",
     **{f"core async: {_LABELS[t]}": f"m.core({t!r}, is_async=True)" for t in TRACINGS},
     **{f"Starlette: {_LABELS[t]}": f"m.starlette({t!r})" for t in TRACINGS},
 }
