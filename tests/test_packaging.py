@@ -21,8 +21,18 @@ from packaging.requirements import Requirement
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PACKAGES = {"polydatum", "flask_datum", "django_datum", "starlette_datum"}
-# What the published package offers: the integrations and the tools of docs/testing.md.
-EXTRAS = {"flask", "django", "starlette", "fastapi", "sqlalchemy", "celery", "testing"}
+# What the published package offers: the integrations (OpenTelemetry's API for
+# polydatum.contrib.opentelemetry among them) and the tools of docs/testing.md.
+EXTRAS = {
+    "flask",
+    "django",
+    "starlette",
+    "fastapi",
+    "sqlalchemy",
+    "celery",
+    "opentelemetry",
+    "testing",
+}
 
 # A user's module type-checked against an editable checkout (outside the repository).
 USER_MODULE = """\

@@ -279,6 +279,18 @@ class DataManager:
         """Return the resource registered as ``name``, or None."""
         return self._resource_manager.get(name)
 
+    def resource_names(self) -> list[str]:
+        """Return the names of the registered resources, in order of registration."""
+        return list(self._resource_manager.names())
+
+    def get_service(self, name: str) -> Service | None:
+        """Return the (top-level) service registered as ``name``, or None; needs no context."""
+        return self._dal._services.get(name)
+
+    def service_names(self) -> list[str]:
+        """Return the names of the registered (top-level) services, in order of registration."""
+        return list(self._dal._services)
+
     def get_dal(self) -> DataAccessLayer:
         """Return the DAL of this DataManager."""
         return self._dal

@@ -208,6 +208,28 @@ def test_get_resource(dm: DataManager) -> None:
     assert dm.get_resource("two") is None
 
 
+def test_resource_names_list_registrations_in_order(dm: DataManager) -> None:
+    """resource_names() gives every registered resource's name, in order of registration."""
+    dm.register_resources(db=ValueResource(1), cache=ValueResource(2))
+    dm.replace_resource("db", ValueResource(3))
+    assert dm.resource_names() == ["db", "cache"]
+
+
+def test_get_service_needs_no_context(dm: DataManager) -> None:
+    """get_service returns a registered service outside any context, or None."""
+    notes = Notes()
+    dm.register_services(notes=notes)
+    assert dm.get_service("notes") is notes
+    assert dm.get_service("archive") is None
+
+
+def test_service_names_list_registrations_in_order(dm: DataManager) -> None:
+    """service_names() gives every top-level service's name, in order of registration."""
+    dm.register_services(notes=Notes(), archive=Archive())
+    dm.replace_service("notes", Notes())
+    assert dm.service_names() == ["notes", "archive"]
+
+
 def test_custom_resource_manager() -> None:
     """A DataManager accepts its own ResourceManager."""
     dm = DataManager()
