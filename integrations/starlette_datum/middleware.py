@@ -19,7 +19,7 @@ from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from ._responses import service_error_response
+from ._responses import send_server_error, service_error_response
 
 __all__ = [
     "DAL_STATE_KEY",
@@ -148,6 +148,8 @@ class DatumMiddleware:
             await self.app(scope, receive, exchange.send)
         except BaseException as exc:
             if exchange.close_error is not None:
+                if not exchange.started:  # a failed commit: the 500 says Connection: close
+                    await send_server_error(scope, receive, send, exchange.close_error)
                 raise exchange.close_error from None
             if exchange.closed:
                 raise  # The response was complete (e.g. a background task failed).
@@ -157,8 +159,13 @@ class DatumMiddleware:
             if status is None:
                 if started:
                     await exchange.aclose_quietly()
-                else:
+                    raise
+                try:
                     await exchange.aclose()
+                except BaseException as err:
+                    await send_server_error(scope, receive, send, err)
+                    raise
+                await send_server_error(scope, receive, send, exc)
                 raise
             await exchange.aclose()
             await service_error_response(exc, status)(scope, receive, send)
