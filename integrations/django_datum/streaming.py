@@ -3,6 +3,9 @@
 Django registers the ``close`` of the object assigned to
 ``response.streaming_content`` as a closer of the response, so the context
 closes when the server closes the response, even if the body was never read.
+
+For an HTTP/1.0 client (no chunked encoding) a body without a length is read
+whole before the commit instead (``whole_body_needed``).
 """
 
 from __future__ import annotations
@@ -153,12 +156,12 @@ async def _once(content: bytes) -> AsyncIterator[bytes]:
 async def aread_whole_body(response: StreamingHttpResponse) -> None:
     """Async twin of ``read_whole_body(response, b"".join(response))``.
 
-    A sync body is read in the request's sync thread; the body then goes out
+    A sync body is read in the request's sync thread. The body then goes out
     as an async one, which Django's ASGI handler sends without a warning.
     """
     if response.is_async:
         content = b"".join([chunk async for chunk in response])
     else:
         content = await sync_to_async(b"".join, thread_sensitive=True)(response)
-    read_whole_body(response, content)
     response.streaming_content = _once(content)
+    response["Content-Length"] = str(len(content))

@@ -55,6 +55,11 @@ class DatumMiddleware:
     closing (a commit raising in context middleware) gives the client a 500.
     A streamed body keeps the context open until its last chunk; a failure
     then is logged and the connection is closed without finishing the body.
+    For an HTTP/1.0 client, which could not tell a cut-short body from a whole
+    one, a streamed body without a length is held and sent whole after the
+    commit. A 500 the middleware lets through before anything went out is
+    rendered by the app's 500 handler with ``Connection: close`` (uvicorn
+    closes the connection after it).
     The endpoint's exception reaches the context even when an exception
     handler turned it into a response. An unhandled ``ServiceError`` becomes a
     JSON response with its ``code`` unless ``map_service_errors`` is False.
