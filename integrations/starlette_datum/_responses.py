@@ -47,7 +47,11 @@ async def send_server_error(scope: Scope, receive: Receive, send: Send, exc: Bas
     """
     app = scope.get("app")
     handlers = getattr(app, "exception_handlers", None)
-    if not isinstance(exc, Exception) or not isinstance(handlers, Mapping) or app.debug:  # type: ignore[union-attr]
+    if (
+        not isinstance(exc, Exception)
+        or not isinstance(handlers, Mapping)
+        or getattr(app, "debug", False)
+    ):
         return
     handler = None
     for key, value in handlers.items():  # as Starlette picks ServerErrorMiddleware's handler
@@ -65,4 +69,8 @@ async def send_server_error(scope: Scope, receive: Receive, send: Send, exc: Bas
         logger.exception("The app's 500 handler failed; Starlette answers instead")
         return
     response.headers["connection"] = "close"
-    await response(scope, receive, send)
+    try:
+        await response(scope, receive, send)
+    except Exception:
+        # The client went away: the caller re-raises the original error all the same.
+        logger.debug("Sending the 500 failed", exc_info=True)

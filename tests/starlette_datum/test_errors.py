@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 import pytest
 from polydatum import DataManager, NotFound
@@ -193,3 +195,21 @@ async def test_a_500_in_debug_mode_is_starlettes_traceback_page(
     assert response.status_code == 500
     assert "connection" not in response.headers
     assert "RuntimeError" in response.text
+
+
+async def test_a_failing_500_handler_is_logged_and_left_to_starlette(
+    dm: DataManager, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 500 handler that raises is logged; the middleware sends nothing and Starlette goes on."""
+
+    def broken(request: Request, exc: Exception) -> Response:
+        raise ValueError("the handler broke")
+
+    app = make_app(dm, recorder)
+    app.add_exception_handler(Exception, broken)
+    transport = httpx.ASGITransport(app=app)
+    with caplog.at_level(logging.ERROR, logger="polydatum.starlette"):
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            with pytest.raises(ValueError, match="the handler broke"):
+                await client.get("/boom")
+    assert "The app's 500 handler failed" in caplog.text
