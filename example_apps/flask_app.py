@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, Flask, request
 from flask_datum import Datum, get_dal
 from polydatum import DataManager, ServiceError
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from . import config
 from .notes import MAX_BODY_BYTES, body_too_large, error_response, user_meta
@@ -65,6 +65,8 @@ def http_error(exc: HTTPException) -> Reply:
     """Unknown URLs, wrong methods, oversize bodies and 500s (a failed commit), in JSON."""
     if isinstance(exc, RequestEntityTooLarge):
         return service_error(body_too_large())
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        return {"error": exc.name}, 405, {"Allow": ", ".join(exc.valid_methods)}
     return {"error": exc.name}, exc.code or 500
 
 
@@ -73,7 +75,10 @@ def create_app(data_manager: DataManager | None = None) -> Flask:
     dm = data_manager or config.data_manager()
     dal = dm.get_dal()
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES  # werkzeug refuses larger bodies: 413
+    # werkzeug answers 413 to a declared Content-Length over this, but stops reading a
+    # chunked body at this many bytes and returns them as if that were all: one byte
+    # over the limit lets parse_note tell a body too large (413) from one that fits.
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES + 1
     Datum(app, dm, meta=lambda req: user_meta(dal, req.headers.get("Authorization")))
     app.register_blueprint(notes)
     app.register_error_handler(ServiceError, service_error)

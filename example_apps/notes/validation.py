@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import sys
 from typing import Any, NamedTuple
 
 from .errors import BadRequest, PayloadTooLarge, Unauthorized
@@ -22,16 +24,22 @@ __all__ = [
     "parse_page",
 ]
 
-#: Largest request body accepted (413 beyond); any valid note sent as UTF-8 JSON fits.
-MAX_BODY_BYTES = 32 * 1024
 TITLE_MAX_CHARS = 200
 BODY_MAX_CHARS = 5000
+#: Largest request body accepted (413 beyond). Every valid note fits, in either JSON
+#: encoding: as UTF-8, or as ``json.dumps`` writes it by default (ASCII escapes), where a
+#: character outside the BMP takes 12 bytes (a surrogate pair, ``\ud83d\ude00``), so
+#: 5,200 of them take 62,400 bytes; the rest is room for the keys and whitespace.
+MAX_BODY_BYTES = 64 * 1024
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
 #: Ids are 32-bit on PostgreSQL (``serial``); larger ones can not exist.
 MAX_ID = 2**31 - 1
 
 _FIELDS = ("title", "body")
+#: What PostgreSQL's text (NUL) and UTF-8 itself (lone surrogates) can not hold.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_NOT_AN_OBJECT = 'The body must be a JSON object, e.g. {"title": "Buy milk"}.'
 
 
 class NoteInput(NamedTuple):
@@ -73,23 +81,43 @@ def parse_note(raw: bytes) -> NoteInput:
 
     Raises:
         PayloadTooLarge: ``raw`` is over ``MAX_BODY_BYTES``.
-        BadRequest: not a JSON object, unknown or missing fields, wrong types or lengths.
+        BadRequest: not a JSON object (or nested too deeply to read, or holding a number
+            over Python's digit limit), unknown or missing fields, wrong types or
+            lengths, or text that can not be stored (NUL, unpaired surrogates).
     """
     if len(raw) > MAX_BODY_BYTES:
         raise body_too_large()
-    try:
-        data: Any = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BadRequest('The body must be a JSON object, e.g. {"title": "Buy milk"}.') from None
+    data = _json(raw)
     if not isinstance(data, dict):
-        raise BadRequest('The body must be a JSON object, e.g. {"title": "Buy milk"}.')
+        raise BadRequest(_NOT_AN_OBJECT)
     unknown = sorted(set(data) - set(_FIELDS))
     if unknown:
-        raise BadRequest(f"Unknown field(s): {', '.join(unknown)}; a note has title and body.")
+        # json.dumps escapes what a name may hold (NUL, surrogates) into plain ASCII.
+        names = ", ".join(json.dumps(name) for name in unknown)
+        raise BadRequest(f"Unknown field(s): {names}; a note has title and body.")
     if "title" not in data:
         raise BadRequest("Missing field: title.")
     title, body = data["title"], data.get("body", "")
     return NoteInput(_text("title", title, TITLE_MAX_CHARS), _text("body", body, BODY_MAX_CHARS))
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadRequest(_NOT_AN_OBJECT) from None
+    except RecursionError:
+        # The C decoder counts nesting against the recursion limit (about 1,000).
+        raise BadRequest(
+            "The body is nested too deeply to read; a note is a flat JSON object, "
+            'e.g. {"title": "Buy milk"}.'
+        ) from None
+    except ValueError:
+        # int() refuses a literal over sys.get_int_max_str_digits() digits (CVE-2020-10735).
+        raise BadRequest(
+            f"The body holds a number of more than {sys.get_int_max_str_digits()} digits; "
+            "a note's fields are strings."
+        ) from None
 
 
 def _text(field: str, value: object, max_chars: int) -> str:
@@ -99,6 +127,14 @@ def _text(field: str, value: object, max_chars: int) -> str:
         raise BadRequest("title must not be empty.")
     if len(value) > max_chars:
         raise BadRequest(f"{field} must be at most {max_chars} characters.")
+    bad = _UNSTORABLE.search(value)
+    if bad is not None:
+        if bad.group() == "\x00":
+            raise BadRequest(f"{field} must not contain NUL characters (\\u0000).")
+        raise BadRequest(
+            f"{field} must not contain unpaired surrogates (\\ud800-\\udfff): send text as "
+            "UTF-8, or escape a character beyond U+FFFF as a surrogate pair."
+        )
     return value
 
 

@@ -23,7 +23,7 @@ from polydatum.lifecycle import RequestScope, status_for
 
 from .checks import middleware_order_error
 from .conf import DatumConfig, get_config
-from .streaming import stream_in_context
+from .streaming import aread_whole_body, read_whole_body, stream_in_context, whole_body_needed
 
 __all__ = [
     "CONTEXT_ATTR",
@@ -154,10 +154,16 @@ class DatumMiddleware:
         finally:
             _forget(attrs)
         if response.streaming and not scope.closed:
-            scope.detach()
-            stream_in_context(response, scope, is_async=False)
-        else:
-            scope.close()
+            if not whole_body_needed(request, response):
+                scope.detach()
+                stream_in_context(response, scope, is_async=False)
+                return response
+            try:
+                read_whole_body(response, b"".join(response))
+            except BaseException as exc:
+                scope.close_quietly(exc)
+                raise
+        scope.close()
         return response
 
     async def __acall__(self, request: HttpRequest) -> Any:
@@ -179,9 +185,16 @@ class DatumMiddleware:
         finally:
             _forget(attrs)
         if response.streaming and not scope.closed:
-            scope.detach()
-            stream_in_context(response, scope, is_async=True)
-        elif config.close_in_thread and not scope.awaits:
+            if not whole_body_needed(request, response):
+                scope.detach()
+                stream_in_context(response, scope, is_async=True)
+                return response
+            try:
+                await aread_whole_body(response)
+            except BaseException as exc:
+                await scope.aclose_quietly(exc)
+                raise
+        if config.close_in_thread and not scope.awaits:
             # Nothing async was set up: close (commit) in the request's sync thread,
             # off the event loop, as Django runs sync code under ASGI.
             await sync_to_async(scope.close, thread_sensitive=True)()

@@ -3,6 +3,9 @@
 Django registers the ``close`` of the object assigned to
 ``response.streaming_content`` as a closer of the response, so the context
 closes when the server closes the response, even if the body was never read.
+
+For an HTTP/1.0 client (no chunked encoding) a body without a length is read
+whole before the commit instead (``whole_body_needed``).
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ from collections.abc import AsyncIterator, Generator, Iterator
 from typing import Any, cast
 
 from asgiref.sync import async_to_sync, sync_to_async
-from django.http import StreamingHttpResponse
+from django.http import HttpRequest, StreamingHttpResponse
 from polydatum.lifecycle import RequestScope
 
-__all__ = ["stream_in_context"]
+__all__ = ["aread_whole_body", "read_whole_body", "stream_in_context", "whole_body_needed"]
 
 _END = object()
 # Keeps tasks that finish a close started from inside a running loop alive.
@@ -121,3 +124,44 @@ def stream_in_context(
         response.streaming_content = _AsyncBody(scope, source)
     else:
         response.streaming_content = _SyncBody(scope, source)
+
+
+def whole_body_needed(request: HttpRequest, response: StreamingHttpResponse) -> bool:
+    """Whether a streamed body must be read whole before the commit: HTTP/1.0, no length.
+
+    An HTTP/1.0 client has no chunked encoding: a body without a
+    ``Content-Length`` ends when the connection closes, so one cut short by a
+    failed commit would look complete. Such a body is read with the context
+    active, the commit follows, and the body goes out whole with its length
+    (or Django's 500 does, if the body or the commit failed).
+    """
+    if response.has_header("Content-Length"):
+        return False
+    scope = getattr(request, "scope", None)  # ASGI; WSGI has SERVER_PROTOCOL
+    if scope is not None:
+        return scope.get("http_version") == "1.0"  # type: ignore[no-any-return]
+    return request.META.get("SERVER_PROTOCOL") == "HTTP/1.0"
+
+
+def read_whole_body(response: StreamingHttpResponse, content: bytes) -> None:
+    """Make ``response`` send ``content`` (its body, read) in one piece with its length."""
+    response.streaming_content = [content]
+    response["Content-Length"] = str(len(content))
+
+
+async def _once(content: bytes) -> AsyncIterator[bytes]:
+    yield content
+
+
+async def aread_whole_body(response: StreamingHttpResponse) -> None:
+    """Async twin of ``read_whole_body(response, b"".join(response))``.
+
+    A sync body is read in the request's sync thread. The body then goes out
+    as an async one, which Django's ASGI handler sends without a warning.
+    """
+    if response.is_async:
+        content = b"".join([chunk async for chunk in response])
+    else:
+        content = await sync_to_async(b"".join, thread_sensitive=True)(response)
+    response.streaming_content = _once(content)
+    response["Content-Length"] = str(len(content))

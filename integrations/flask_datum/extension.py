@@ -230,10 +230,20 @@ def _install(app: Flask, state: _State) -> None:
             and scope.exception is None
             and not scope.closed  # an async view may have closed it in its own loop
         ):
-            scope.detach()
-            response.response = scope.iterate(response.response)
-            response.call_on_close(partial(state.__setitem__, SCOPE_ATTR, ENDED))
-            return response
+            if not _whole_body_needed(req, response):
+                scope.detach()
+                response.response = scope.iterate(response.response)
+                response.call_on_close(partial(state.__setitem__, SCOPE_ATTR, ENDED))
+                return response
+            try:
+                response.set_data(b"".join(response.iter_encoded()))  # with its length
+            except BaseException as exc:
+                state[SCOPE_ATTR] = ENDED
+                try:
+                    scope.close(exc)
+                except Exception:
+                    logger.exception("Closing the data context failed while handling %r", exc)
+                raise
         state[SCOPE_ATTR] = ENDED
         scope.close()
         return response
@@ -271,6 +281,18 @@ def _install(app: Flask, state: _State) -> None:
     app.full_dispatch_request = full_dispatch_request  # type: ignore[method-assign]
     app.handle_user_exception = handle_exception  # type: ignore[method-assign]
     app.async_to_sync = async_to_sync  # type: ignore[method-assign]
+
+
+def _whole_body_needed(req: DatumRequest, response: Response) -> bool:
+    """Whether a generator body must be read whole before the commit: HTTP/1.0, no length.
+
+    An HTTP/1.0 client has no chunked encoding: a body without a
+    ``Content-Length`` ends when the connection closes, so one cut short by a
+    failed commit would look complete. Such a body is read in the view's
+    context, the commit follows, and the body goes out whole with its length
+    (or a 500 does, if the body or the commit failed).
+    """
+    return req.environ.get("SERVER_PROTOCOL") == "HTTP/1.0" and response.content_length is None
 
 
 def _open_scope() -> RequestScope | None:

@@ -19,7 +19,7 @@ from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from ._responses import service_error_response
+from ._responses import send_server_error, service_error_response
 
 __all__ = [
     "DAL_STATE_KEY",
@@ -55,6 +55,11 @@ class DatumMiddleware:
     closing (a commit raising in context middleware) gives the client a 500.
     A streamed body keeps the context open until its last chunk; a failure
     then is logged and the connection is closed without finishing the body.
+    For an HTTP/1.0 client, which could not tell a cut-short body from a whole
+    one, a streamed body without a length is held and sent whole after the
+    commit. A 500 the middleware lets through before anything went out is
+    rendered by the app's 500 handler with ``Connection: close`` (uvicorn
+    closes the connection after it).
     The endpoint's exception reaches the context even when an exception
     handler turned it into a response. An unhandled ``ServiceError`` becomes a
     JSON response with its ``code`` unless ``map_service_errors`` is False.
@@ -148,6 +153,8 @@ class DatumMiddleware:
             await self.app(scope, receive, exchange.send)
         except BaseException as exc:
             if exchange.close_error is not None:
+                if not exchange.started:  # a failed commit: the 500 says Connection: close
+                    await send_server_error(scope, receive, send, exchange.close_error)
                 raise exchange.close_error from None
             if exchange.closed:
                 raise  # The response was complete (e.g. a background task failed).
@@ -157,8 +164,13 @@ class DatumMiddleware:
             if status is None:
                 if started:
                     await exchange.aclose_quietly()
-                else:
+                    raise
+                try:
                     await exchange.aclose()
+                except BaseException as err:
+                    await send_server_error(scope, receive, send, err)
+                    raise
+                await send_server_error(scope, receive, send, exc)
                 raise
             await exchange.aclose()
             await service_error_response(exc, status)(scope, receive, send)
@@ -306,37 +318,97 @@ class _Exchange(RequestScope):
                 self.record(exc)
             self.held = message
             return
-        if kind in _BODY and not self.closed and not message.get("more_body", False):
-            try:
-                # Nothing async set up: RequestScope.close, inlined; else await aclose.
-                ctx = self.context
-                if ctx._state == _AACTIVE:
-                    await self.aclose()
-                else:
-                    self.closed = True
-                    error = self.exception
-                    if error is None:
-                        ctx.__exit__(None, None, None)
+        if kind in _BODY and not self.closed:
+            if message.get("more_body", False):
+                # A streamed body: its start goes out with the first chunk below, unless
+                # the client speaks HTTP/1.0 (see _hold_for_http10).
+                if self.held is not None and self._hold_for_http10(message):
+                    return
+            else:
+                try:
+                    # Nothing async set up: RequestScope.close, inlined; else await aclose.
+                    ctx = self.context
+                    if ctx._state == _AACTIVE:
+                        await self.aclose()
                     else:
-                        ctx.__exit__(type(error), error, error.__traceback__)
-            except BaseException as err:
-                # Nothing went out unless the body was streaming: the app stops here
-                # and the error reaches the server, which answers 500 or drops the
-                # connection.
-                self.close_error = err
-                if self.started:
-                    logger.error(
-                        "Closing the data context failed while the body streamed; "
-                        "closing the connection",
-                        exc_info=err,
-                    )
-                raise
+                        self.closed = True
+                        error = self.exception
+                        if error is None:
+                            ctx.__exit__(None, None, None)
+                        else:
+                            ctx.__exit__(type(error), error, error.__traceback__)
+                except BaseException as err:
+                    # Nothing went out unless the body was streaming: the app stops here
+                    # and the error reaches the server, which answers 500 or drops the
+                    # connection.
+                    self.close_error = err
+                    if self.started:
+                        logger.error(
+                            "Closing the data context failed while the body streamed; "
+                            "closing the connection",
+                            exc_info=err,
+                        )
+                    raise
         held = self.held
         if held is not None:
             self.held = None
             self.started = True
             await self.forward(held)
         await self.forward(message)
+
+    def _hold_for_http10(self, message: Message) -> bool:
+        """Keep a streamed body until the commit when the client speaks HTTP/1.0.
+
+        Without chunked encoding (HTTP/1.0) and without a ``Content-Length``, a
+        body ends when the connection closes, so a stream cut short by a failed
+        commit would reach the client looking complete. Such a body is held
+        (``_Whole`` collects it) and sent whole with its length after the
+        commit, or replaced by a 500 when the commit fails. Returns whether
+        ``message`` was held.
+        """
+        forward = self.forward
+        if not isinstance(forward, _Whole):
+            held = self.held
+            assert held is not None
+            request = self.context.meta.request
+            scope = getattr(request, "scope", None) or {}
+            if (
+                message["type"] != "http.response.body"
+                or scope.get("http_version") != "1.0"
+                or any(name.lower() == b"content-length" for name, _ in held.get("headers", ()))
+            ):
+                return False
+            forward = _Whole(forward)
+            self.forward = forward
+        forward.body += message.get("body", b"")
+        return True
+
+
+class _Whole:
+    """Stands in for the server's ``send`` while an HTTP/1.0 response's streamed body is held.
+
+    Collects the body; given the start and then the last message (once the
+    context closed), sends the start with a ``Content-Length`` and the whole
+    body in one message.
+    """
+
+    __slots__ = ("body", "send", "start")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.body = bytearray()
+        self.start: Message | None = None
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.start = message
+            return
+        self.body += message.get("body", b"")
+        start = self.start
+        assert start is not None  # the last message comes after the start
+        headers = [*start.get("headers", ()), (b"content-length", b"%d" % len(self.body))]
+        await self.send({**start, "headers": headers})
+        await self.send({"type": "http.response.body", "body": bytes(self.body)})
 
 
 def _state_dal(state: State) -> Any:

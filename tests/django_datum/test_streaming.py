@@ -65,3 +65,33 @@ def test_async_body_under_wsgi_still_closes_once(client: Client, probe: Probe) -
         body = b"".join(response)  # what a WSGI server does
     assert body == b"1:/a/stream/2;1:/a/stream/2;"
     assert (probe.seen, probe.teardowns) == ([None], 1)
+
+
+def test_http10_sync_stream_is_read_whole_before_the_commit(client: Client, probe: Probe) -> None:
+    """For HTTP/1.0 (WSGI) the body is read with the context active, then it commits, then sends."""
+    response = client.get("/s/stream/2", SERVER_PROTOCOL="HTTP/1.0")
+    assert (probe.seen, probe.setups, probe.teardowns) == ([None], 1, 1)  # before any read
+    body = b"".join(response.streaming_content)  # type: ignore[attr-defined]
+    assert body == b"1:/s/stream/2;1:/s/stream/2;"
+    assert response["Content-Length"] == str(len(body))
+
+
+def test_http10_sync_stream_whose_commit_fails_is_a_500(client: Client, probe: Probe) -> None:
+    """For HTTP/1.0 a commit failing after a streamed body is Django's 500, without the body."""
+    probe.fail_commit = True
+    client.raise_request_exception = False
+    response = client.get("/s/stream/2", SERVER_PROTOCOL="HTTP/1.0")
+    assert response.status_code == 500
+    assert b"/s/stream" not in response.content
+
+
+@pytest.mark.parametrize("path", ["/a/stream/2", "/s/stream/2"], ids=["async-body", "sync-body"])
+async def test_http10_stream_under_asgi_is_read_whole_before_the_commit(
+    probe: Probe, path: str
+) -> None:
+    """For HTTP/1.0 (ASGI) a body, async or sync, is read and committed before it is sent."""
+    response = await AsyncClient(http_version="1.0").get(path)  # a default of every scope
+    assert (probe.seen, probe.teardowns) == ([None], 1)  # before any read
+    body = b"".join([chunk async for chunk in response])  # type: ignore[attr-defined]
+    assert body == f"1:{path};1:{path};".encode()
+    assert response["Content-Length"] == str(len(body))

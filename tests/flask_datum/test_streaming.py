@@ -114,3 +114,42 @@ def test_iterator_response_closes_before_sending(app: Flask, rec: Recorder) -> N
     response = app.test_client().get("/")
     assert rec.events == ["begin", "commit"]
     assert response.text == "ab"
+
+
+_HTTP10 = {"SERVER_PROTOCOL": "HTTP/1.0"}
+
+
+def test_http10_reads_a_generator_body_whole_before_the_commit(app: Flask, rec: Recorder) -> None:
+    """For HTTP/1.0 the body is read in the view's context and sent with its length after commit."""
+    seen: list[DataAccessContext | None] = []
+    _generator_app(app, rec, seen)
+    response = app.test_client().get("/", environ_overrides=_HTTP10)
+    assert rec.events == ["begin", "conn:setup", "commit", "conn:teardown"]  # before any read
+    assert (response.text, response.headers["Content-Length"]) == ("first" * 3, "15")
+    assert seen[0] is not None
+    assert seen == [seen[0]] * 3
+
+
+def test_http10_failed_commit_after_a_generator_body_is_a_500(app: Flask, rec: Recorder) -> None:
+    """For HTTP/1.0 a commit failing after the body is the app's 500, and nothing of the body."""
+    rec.fail_commit = True
+    _generator_app(app, rec, [])
+    response = app.test_client().get("/", environ_overrides=_HTTP10)
+    assert response.status_code == 500
+    assert "first" not in response.text
+
+
+def test_http10_body_failing_midway_is_a_500_and_rolls_back(app: Flask, rec: Recorder) -> None:
+    """For HTTP/1.0 a generator raising after its first chunk is a 500; the context rolls back."""
+
+    @app.get("/")
+    def index() -> Any:
+        def body() -> Iterator[str]:
+            yield "partial"
+            raise RuntimeError("the body broke")
+
+        return body()
+
+    response = app.test_client().get("/", environ_overrides=_HTTP10)
+    assert (response.status_code, "partial" in response.text) == (500, False)
+    assert rec.events == ["begin", "rollback:RuntimeError"]

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .faults import PHASES, STATUS, STREAMED
+from .faults import CHUNKS, PHASES, STATUS, STREAMED
 from .servers import free_port, python, running
 
 #: Phases observable over plain HTTP (a client disconnect has nothing to observe).
@@ -81,3 +81,67 @@ def test_cell_on_the_wire(server: tuple[str, int], phase: str, kind: str) -> Non
     path = f"/{kind}/{'stream' if phase in STREAMED else 'work'}"
     assert get(port, path, phase) == expected(name, phase, kind)
     assert get(port, f"/{kind}/work", "none") == (200, True)
+
+
+class HTTP10Connection(http.client.HTTPConnection):
+    """A client speaking HTTP/1.0: no chunked bodies, so a body ends when the connection does."""
+
+    _http_vsn = 10
+    _http_vsn_str = "HTTP/1.0"
+
+
+def get_http10(port: int, path: str, phase: str) -> tuple[int, str | None, bytes]:
+    """(status, Content-Length header, body) of one HTTP/1.0 GET."""
+    conn = HTTP10Connection("127.0.0.1", port, timeout=20)
+    try:
+        conn.request("GET", path, headers={"x-phase": phase, "x-user": "ann"})
+        response = conn.getresponse()
+        return response.status, response.getheader("Content-Length"), response.read()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_http10_gets_a_streamed_body_whole_with_its_length(
+    server: tuple[str, int], kind: str
+) -> None:
+    """For HTTP/1.0 a streamed body is sent after the commit, whole, with a Content-Length."""
+    _, port = server
+    status, length, body = get_http10(port, f"/{kind}/stream", "none")
+    assert status == 200
+    parts = body.decode().split(";")
+    assert [part.rpartition(":")[2] for part in parts] == [*map(str, range(CHUNKS)), ""]
+    assert length == str(len(body))
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+@pytest.mark.parametrize("phase", sorted(TRUNCATED))
+def test_http10_gets_a_500_when_a_streamed_body_fails(
+    server: tuple[str, int], phase: str, kind: str
+) -> None:
+    """For HTTP/1.0 a stream failing (in the body or at its commit) is a 500, never a short 200."""
+    _, port = server
+    status, _, _ = get_http10(port, f"/{kind}/stream", phase)
+    assert status == 500
+    assert get(port, f"/{kind}/work", "none") == (200, True)
+
+
+def test_after_a_500_the_connection_serves_the_next_request(server: tuple[str, int]) -> None:
+    """A keep-alive client's next request after a 500 is answered, unless the 500 said close."""
+    _, port = server
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    try:
+        conn.request("GET", "/sync/work", headers={"x-phase": "in view", "x-user": "ann"})
+        failed = conn.getresponse()
+        failed.read()
+        assert failed.status == 500
+        if failed.will_close:  # the server said so: a client opens a new connection
+            assert failed.getheader("Connection", "").lower() == "close"
+            return
+        sock = conn.sock
+        conn.request("GET", "/sync/work", headers={"x-phase": "none", "x-user": "ann"})
+        response = conn.getresponse()
+        assert (response.status, conn.sock is sock) == (200, True)
+        response.read()
+    finally:
+        conn.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 import pytest
 from polydatum import DataManager, NotFound
@@ -12,7 +14,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette_datum import DatumMiddleware
 
-from .support import Recorder, make_app
+from .support import FAIL_COMMIT, Recorder, make_app
 
 pytestmark = pytest.mark.anyio
 
@@ -139,3 +141,75 @@ async def test_the_apps_own_service_error_handler_wins(dm: DataManager, recorder
         response = await client.get("http://test/notes/0")
     assert (response.status_code, response.text) == (410, "gone")
     assert "rollback:NotFound" in recorder.events
+
+
+# -- a 500 tells a keep-alive client that the connection closes ---------------------
+
+
+async def _get(app: Starlette, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        return await client.get(path, headers=headers)
+
+
+async def _sorry_async(request: Request, exc: Exception) -> Response:
+    return PlainTextResponse(f"sorry: {exc}", 500)
+
+
+def _sorry_sync(request: Request, exc: Exception) -> Response:
+    return PlainTextResponse(f"sorry: {exc}", 500)
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "error"),
+    [("/boom", None, "boom"), ("/ok", {FAIL_COMMIT: "1"}, "The commit failed")],
+    ids=["endpoint-error", "failed-commit"],
+)
+@pytest.mark.parametrize("handler", [_sorry_async, _sorry_sync], ids=["async", "sync"])
+async def test_a_500_from_the_apps_handler_says_connection_close(
+    dm: DataManager, recorder: Recorder, path: str, headers: dict[str, str] | None,
+    error: str, handler: object,
+) -> None:  # fmt: skip
+    """The app's 500 (its handler's body) carries ``Connection: close``: uvicorn closes then."""
+    app = make_app(dm, recorder)
+    app.add_exception_handler(Exception, handler)  # type: ignore[arg-type]
+    response = await _get(app, path, headers)
+    assert (response.status_code, response.headers["connection"]) == (500, "close")
+    assert response.text.startswith(f"sorry: {error}")
+
+
+async def test_a_500_without_a_handler_is_starlettes_with_connection_close(app: Starlette) -> None:
+    """Without a 500 handler the body is Starlette's plain text, with ``Connection: close``."""
+    response = await _get(app, "/boom")
+    assert (response.status_code, response.text) == (500, "Internal Server Error")
+    assert response.headers["connection"] == "close"
+
+
+async def test_a_500_in_debug_mode_is_starlettes_traceback_page(
+    dm: DataManager, recorder: Recorder
+) -> None:
+    """In debug mode the middleware sends nothing itself: Starlette's traceback page goes out."""
+    app = make_app(dm, recorder)
+    app.debug = True
+    response = await _get(app, "/boom", {"accept": "text/html"})
+    assert response.status_code == 500
+    assert "connection" not in response.headers
+    assert "RuntimeError" in response.text
+
+
+async def test_a_failing_500_handler_is_logged_and_left_to_starlette(
+    dm: DataManager, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 500 handler that raises is logged; the middleware sends nothing and Starlette goes on."""
+
+    def broken(request: Request, exc: Exception) -> Response:
+        raise ValueError("the handler broke")
+
+    app = make_app(dm, recorder)
+    app.add_exception_handler(Exception, broken)
+    transport = httpx.ASGITransport(app=app)
+    with caplog.at_level(logging.ERROR, logger="polydatum.starlette"):
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            with pytest.raises(ValueError, match="the handler broke"):
+                await client.get("/boom")
+    assert "The app's 500 handler failed" in caplog.text

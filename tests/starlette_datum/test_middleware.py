@@ -7,6 +7,7 @@ import logging
 import weakref
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from polydatum import DataManager
@@ -14,10 +15,12 @@ from starlette.applications import Starlette
 from starlette.datastructures import State
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 from starlette_datum import DAL_STATE_KEY, REQUEST_SCOPE_KEY, DatumMiddleware, get_dal
+
+from tests.asgi import http_scope
 
 from .support import FAIL_COMMIT, Recorder, make_app
 
@@ -267,3 +270,96 @@ def test_state_dal_reads_like_any_other_state_entry() -> None:
     assert DAL_STATE_KEY not in state._state
     shared = {DAL_STATE_KEY: "from the dict"}
     assert State(shared).dal == "from the dict"
+
+
+# -- HTTP/1.0: a streamed body goes out whole after the commit -----------------------
+
+
+def _request_then_wait() -> Receive:
+    """A server's ``receive``: the (empty) request body, then nothing until cancelled."""
+    messages = [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive() -> Message:
+        if messages:
+            return messages.pop()
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    return receive
+
+
+async def _drive(app: Any, path: str, http_version: str) -> list[Message]:
+    """Serve one GET of ``path`` as a server speaking ``http_version`` would; the messages sent."""
+    scope = {**http_scope(path), "http_version": http_version}
+    sent: list[Message] = []
+
+    receive = _request_then_wait()
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+async def test_http10_gets_a_streamed_body_in_one_message_with_its_length_after_the_commit(
+    app: Starlette, recorder: Recorder
+) -> None:
+    """For HTTP/1.0 a streamed body is held: start (with its length) and body leave after commit."""
+    committed: list[bool] = []
+
+    async def server_send_recording(scope: Scope, receive: Receive, send: Send) -> None:
+        async def record(message: Message) -> None:
+            committed.append("commit" in recorder.events)
+            await send(message)
+
+        await app(scope, receive, record)
+
+    sent = await _drive(server_send_recording, "/stream", "1.0")
+    body = b"conn+aconn:0;conn+aconn:1;conn+aconn:2;"
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert (b"content-length", str(len(body)).encode()) in sent[0]["headers"]
+    assert (sent[1]["body"], sent[1].get("more_body", False)) == (body, False)
+    assert committed == [True, True]
+
+
+async def test_http10_stream_whose_commit_fails_is_a_500_with_nothing_of_the_body(
+    app: Starlette,
+) -> None:
+    """For HTTP/1.0 a failed commit after a streamed body sends the 500, not the body."""
+    scope = {**http_scope("/stream"), "http_version": "1.0"}
+    scope["headers"] = [*scope["headers"], (FAIL_COMMIT.encode(), b"1")]
+    sent: list[Message] = []
+
+    receive = _request_then_wait()
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    with pytest.raises(Exception, match="The commit failed"):
+        await app(scope, receive, send)
+    assert sent[0]["status"] == 500
+    assert b"conn+aconn" not in b"".join(m.get("body", b"") for m in sent)
+
+
+@pytest.mark.parametrize(
+    ("http_version", "length"), [("1.1", None), ("1.0", b"9")], ids=["http11", "http10-sized"]
+)
+async def test_a_stream_is_not_held_for_http11_or_with_a_length(
+    dm: DataManager, http_version: str, length: bytes | None
+) -> None:
+    """HTTP/1.1 streams, and so does HTTP/1.0 when the response declares its length."""
+
+    async def stream(request: Request) -> Response:
+        async def body() -> Any:
+            for part in (b"abc", b"def", b"ghi"):
+                yield part
+
+        headers = {"content-length": length.decode()} if length else None
+        return StreamingResponse(body(), headers=headers)
+
+    app = Starlette(
+        routes=[Route("/", stream)], middleware=[Middleware(DatumMiddleware, data_manager=dm)]
+    )
+    sent = await _drive(app, "/", http_version)
+    assert [m.get("body") for m in sent[1:]] == [b"abc", b"def", b"ghi", b""]
