@@ -46,6 +46,10 @@ SCHEMA_SQL = (
 #: Test-only packages every session needs (the suite's own tools, not what we support).
 TOOLS = ("pytest>=8", "anyio>=4")
 
+#: The OpenTelemetry SDK, whose in-memory exporter the tracing tests read: with it, each
+#: framework's sessions also run its tracing tests.
+OTEL_SDK = ("opentelemetry-sdk>=1.27",)
+
 
 @dataclass(frozen=True)
 class End:
@@ -61,11 +65,14 @@ class Target:
     """A framework or backend: the extra it comes with, its two ends, its tests."""
 
     name: str
+    #: The extra whose lower bound the oldest end proves.
     extra: str
     oldest: End
     newest: End
     tools: tuple[str, ...]
     tests: tuple[str, ...]
+    #: More extras its tests need, installed at their newest.
+    with_extras: tuple[str, ...] = ()
     #: Its tests create tables of fixed names in PostgreSQL: each of its sessions gets a schema
     #: of its own there, so that both ends can run at once.
     own_schema: bool = False
@@ -79,8 +86,9 @@ TARGETS = (
         # (asgiref) is what Flask needs for async views, which the tests cover.
         oldest=End(("flask[async]==3.0.0", "werkzeug==3.0.0")),
         newest=End(("flask[async]==3.1.3",)),
-        tools=("flask-login>=0.6",),
+        tools=("flask-login>=0.6", *OTEL_SDK, "opentelemetry-instrumentation-wsgi>=0.48b0"),
         tests=("tests/flask_datum", "tests/reliability/test_flask_faults.py"),
+        with_extras=("opentelemetry",),
     ),
     Target(
         name="django",
@@ -89,12 +97,13 @@ TARGETS = (
         # Django 6 needs Python 3.12, so 5.2's newest patch release is the newest on 3.11.
         oldest=End(("django==5.2", "asgiref==3.8.1")),
         newest=End(("django==5.2.19",)),
-        tools=("pytest-django>=4.9", "httpx>=0.27", "psycopg[binary]>=3.1"),
+        tools=("pytest-django>=4.9", "httpx>=0.27", "psycopg[binary]>=3.1", *OTEL_SDK),
         tests=(
             "tests/django_datum",
             "--ignore=tests/django_datum/test_servers.py",
             "tests/reliability/test_django_faults.py",
         ),
+        with_extras=("opentelemetry",),
     ),
     Target(
         name="starlette",
@@ -117,12 +126,13 @@ TARGETS = (
         ),
         newest=End(("starlette==1.10.0", "fastapi==0.165.0")),
         # Starlette 1.x's TestClient runs on httpx2 and warns when it falls back to httpx.
-        tools=("httpx>=0.27", "httpx2>=2"),
+        tools=("httpx>=0.27", "httpx2>=2", *OTEL_SDK, "opentelemetry-instrumentation-asgi>=0.48b0"),
         tests=(
             "tests/starlette_datum",
             "--ignore=tests/starlette_datum/test_uvicorn.py",
             "tests/reliability/test_asgi_faults.py",
         ),
+        with_extras=("opentelemetry",),
     ),
     Target(
         name="sqlalchemy",
@@ -151,13 +161,62 @@ TARGETS = (
             pytest=("-W", "ignore:unclosed <socket.socket:ResourceWarning"),
         ),
         newest=End(("celery[redis]==5.7.0",)),
-        tools=("sqlalchemy[asyncio]>=2.0", "psycopg[binary]>=3.1"),
+        tools=(
+            "sqlalchemy[asyncio]>=2.0",
+            "psycopg[binary]>=3.1",
+            *OTEL_SDK,
+            "opentelemetry-instrumentation-celery>=0.48b0",
+        ),
         tests=(
             "tests/core/test_contrib_celery.py",
             "tests/core/test_contrib_celery_on_commit.py",
             "tests/core/test_contrib_celery_pools.py",
             "tests/core/test_contrib_celery_worker.py",
+            "tests/core/test_contrib_opentelemetry_celery.py",
         ),
+        with_extras=("opentelemetry",),
+        own_schema=True,
+    ),
+    Target(
+        name="opentelemetry",
+        extra="opentelemetry",
+        # The SDK and the instrumentations of one release train: SDK 1.27.0 pins the API at
+        # 1.27.0, and the 0.48b0 instrumentations go with it. The frameworks are the newest.
+        oldest=End(
+            (
+                "opentelemetry-api==1.27.0",
+                "opentelemetry-sdk==1.27.0",
+                "opentelemetry-instrumentation-wsgi==0.48b0",
+                "opentelemetry-instrumentation-asgi==0.48b0",
+                "opentelemetry-instrumentation-celery==0.48b0",
+                # Celery's 0.48b0 instrumentation imports pkg_resources, which setuptools 81
+                # removed (it asks only for setuptools>=16).
+                "setuptools<81",
+            ),
+            # ...and importing pkg_resources warns that it is deprecated (a DeprecationWarning
+            # in setuptools 73, a UserWarning in 80): a warning of the instrumentation's, not
+            # of polydatum, so only that message is not an error here.
+            pytest=("-W", "ignore:pkg_resources is deprecated as an API"),
+        ),
+        newest=End(
+            (
+                "opentelemetry-api==1.45.2",
+                "opentelemetry-sdk==1.45.2",
+                "opentelemetry-instrumentation-wsgi==0.66b2",
+                "opentelemetry-instrumentation-asgi==0.66b2",
+                "opentelemetry-instrumentation-celery==0.66b2",
+            )
+        ),
+        tools=("pytest-django>=4.9", "httpx>=0.27", "httpx2>=2", "psycopg[binary]>=3.1"),
+        tests=(
+            "tests/core/test_contrib_opentelemetry.py",
+            "tests/core/test_contrib_opentelemetry_celery.py",
+            "tests/flask_datum/test_opentelemetry.py",
+            "tests/django_datum/test_opentelemetry.py",
+            "tests/starlette_datum/test_opentelemetry.py",
+            "tests/starlette_datum/test_opentelemetry_fastapi.py",
+        ),
+        with_extras=("flask", "django", "fastapi", "celery", "sqlalchemy"),
         own_schema=True,
     ),
 )
@@ -170,6 +229,7 @@ SUPPORTED = (
     ("FastAPI", "fastapi", "starlette"),
     ("SQLAlchemy", "sqlalchemy", "sqlalchemy"),
     ("Celery", "celery", "celery"),
+    ("OpenTelemetry API", "opentelemetry-api", "opentelemetry"),
 )
 
 
@@ -226,12 +286,13 @@ def _matrix_session(target: Target, which: str, end: End) -> None:
     )
     def run(session: nox.Session) -> None:
         (built,) = glob.glob(os.path.join(WHEEL_DIR, "*.whl"))
+        wheel = os.path.abspath(built)
         # One resolution of the extra with the pins (a pin outside the extra's range fails
         # here). The wheel is reinstalled on every run; what did not change stays installed.
         session.install(
             "--reinstall-package",
             "polydatum",
-            f"polydatum[{target.extra}] @ file://{os.path.abspath(built)}",
+            f"polydatum[{','.join((target.extra, *target.with_extras))}] @ file://{wheel}",
             *end.pins,
             *TOOLS,
             *target.tools,
