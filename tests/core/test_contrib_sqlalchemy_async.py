@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import sessionmaker
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
 
 from tests.core._sql_backends import BACKENDS, database_url, enable_sqlite_foreign_keys, schema
 
@@ -56,8 +56,11 @@ def check_engine(url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 async def engine(url: str, check_engine: Engine) -> AsyncIterator[AsyncEngine]:
-    """The async engine under test."""
-    engine = create_async_engine(url)
+    """The async engine under test, on a queue pool whose check-outs the tests count.
+
+    SQLAlchemy before 2.0.38 gives a file SQLite database no pool (NullPool) by default.
+    """
+    engine = create_async_engine(url, poolclass=AsyncAdaptedQueuePool)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", enable_sqlite_foreign_keys)
     yield engine

@@ -11,9 +11,9 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
-from .fault_apps import flask_app as _flask_app
-from .fault_apps import starlette_app as _starlette_app
+from .asgi_fault_apps import starlette_app as _starlette_app
 from .faults import Faults
+from .flask_fault_app import flask_app as _flask_app
 
 PHASE_HEADER = "x-phase"
 

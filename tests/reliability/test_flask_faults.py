@@ -9,7 +9,6 @@ import pytest
 from flask.testing import FlaskClient
 from polydatum.testing import ResourceTracker
 
-from .fault_apps import flask_app
 from .faults import (
     PHASES,
     STREAMED,
@@ -19,6 +18,7 @@ from .faults import (
     check_cell,
     check_next_request_ok,
 )
+from .flask_fault_app import flask_app
 
 
 @pytest.fixture

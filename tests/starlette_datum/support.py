@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anyio
+import starlette
 from polydatum import DataAccessContext, DataManager, NotFound, Service, ServiceError
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -19,6 +20,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from starlette_datum import DatumMiddleware, get_dal
 
 FAIL_COMMIT = "x-fail-commit"
+
+#: The installed Starlette's (major, minor): the supported releases differ in what the app raises.
+STARLETTE = tuple(int(part) for part in starlette.__version__.split(".")[:2])
 
 
 class CommitFailed(Exception):

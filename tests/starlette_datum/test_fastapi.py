@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -29,6 +30,9 @@ from starlette_datum import DatumMiddleware
 from starlette_datum.fastapi import DAL
 
 pytestmark = pytest.mark.anyio
+
+#: ``Depends(scope=...)`` came in FastAPI 0.121; older releases have only the default scope.
+HAS_DEPENDENCY_SCOPE = "scope" in inspect.signature(Depends).parameters
 
 
 def notes_of(dal: DAL) -> Notes:
@@ -72,9 +76,11 @@ def make_api(dm: DataManager, recorder: Recorder) -> FastAPI:
     async def with_session(dal: DAL) -> str:
         return await dal.notes.touch()
 
-    @api.get("/with-function-session", dependencies=[Depends(session, scope="function")])
-    async def with_function_session(dal: DAL) -> str:
-        return await dal.notes.touch()
+    if HAS_DEPENDENCY_SCOPE:
+
+        @api.get("/with-function-session", dependencies=[Depends(session, scope="function")])
+        async def with_function_session(dal: DAL) -> str:
+            return await dal.notes.touch()
 
     @api.get("/background")
     async def background(dal: DAL, tasks: BackgroundTasks) -> str:
@@ -160,7 +166,18 @@ async def test_service_not_found_becomes_fastapis_404_shape(
     assert response.json() == {"detail": "No note 0."}
 
 
-@pytest.mark.parametrize("path", ["/with-session", "/with-function-session"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/with-session",
+        pytest.param(
+            "/with-function-session",
+            marks=pytest.mark.skipif(
+                not HAS_DEPENDENCY_SCOPE, reason="Depends(scope=...) is new in FastAPI 0.121"
+            ),
+        ),
+    ],
+)
 async def test_commit_failure_gives_a_500_whatever_the_dependency_exit_timing(
     api_client: httpx.AsyncClient, recorder: Recorder, path: str
 ) -> None:

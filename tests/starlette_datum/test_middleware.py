@@ -22,7 +22,7 @@ from starlette_datum import DAL_STATE_KEY, REQUEST_SCOPE_KEY, DatumMiddleware, g
 
 from tests.asgi import http_scope
 
-from .support import FAIL_COMMIT, Recorder, make_app
+from .support import FAIL_COMMIT, STARLETTE, Recorder, make_app
 
 pytestmark = pytest.mark.anyio
 
@@ -184,9 +184,12 @@ async def test_streamed_body_uses_the_dal_and_commits_after_the_last_chunk(
 async def test_streamed_body_failure_rolls_back(
     client: httpx.AsyncClient, recorder: Recorder
 ) -> None:
-    """A body that raises mid-stream rolls the context back."""
+    """A body that raises mid-stream rolls the context back with what the app raised."""
     await client.get("/stream-fail")
-    assert "rollback:RuntimeError" in recorder.events
+    # Before 0.46 Starlette streams the body in a task group, which wraps the body's error in
+    # an ExceptionGroup: that group is what the app raises and what the context sees.
+    raised = "RuntimeError" if STARLETTE >= (0, 46) else "ExceptionGroup"
+    assert f"rollback:{raised}" in recorder.events
     assert "commit" not in recorder.events
 
 
@@ -265,7 +268,7 @@ def test_state_dal_reads_like_any_other_state_entry() -> None:
     with pytest.raises(AttributeError, match=r"^'State' object has no attribute 'dal'$"):
         state.dal  # noqa: B018
     state.dal = "set"
-    assert (state.dal, state[DAL_STATE_KEY], state._state) == ("set", "set", {"dal": "set"})
+    assert (state.dal, state._state) == ("set", {"dal": "set"})
     del state.dal
     assert DAL_STATE_KEY not in state._state
     shared = {DAL_STATE_KEY: "from the dict"}

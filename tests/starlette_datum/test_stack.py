@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 from polydatum import DataManager
@@ -18,7 +19,7 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 from starlette_datum import DatumMiddleware, get_dal
 
-from .support import Recorder
+from .support import STARLETTE, Recorder
 
 pytestmark = pytest.mark.anyio
 
@@ -108,7 +109,11 @@ async def test_sync_endpoint_http_exception_rolls_back(dm: DataManager, recorder
 async def test_disconnect_on_asgi_2_4_rolls_back_and_tears_down(
     app: Starlette, recorder: Recorder, dm: DataManager
 ) -> None:
-    """On ASGI 2.4 a send to a gone client raises OSError mid-stream; the context rolls back."""
+    """On ASGI 2.4 a send to a gone client raises OSError mid-stream; the context rolls back.
+
+    Starlette 0.42 and later turn the OSError into ClientDisconnect; before, the body streams
+    in a task group, which raises the OSError in an ExceptionGroup.
+    """
     scope: Scope = {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.4"},
@@ -125,7 +130,14 @@ async def test_disconnect_on_asgi_2_4_rolls_back_and_tears_down(
     }
     bodies: list[bytes] = []
 
+    body_sent = False
+
     async def receive() -> Message:
+        # As a server does: the request body once, then nothing until the client leaves.
+        nonlocal body_sent
+        if body_sent:
+            await anyio.sleep_forever()
+        body_sent = True
         return {"type": "http.request", "body": b"", "more_body": False}
 
     async def send(message: Message) -> None:
@@ -134,9 +146,15 @@ async def test_disconnect_on_asgi_2_4_rolls_back_and_tears_down(
                 raise OSError("the client went away")
             bodies.append(message["body"])
 
-    with pytest.raises(ClientDisconnect):
-        await app(scope, receive, send)
-    assert "rollback:ClientDisconnect" in recorder.events
+    if STARLETTE >= (0, 42):
+        with pytest.raises(ClientDisconnect):
+            await app(scope, receive, send)
+        assert "rollback:ClientDisconnect" in recorder.events
+    else:
+        with pytest.raises(ExceptionGroup) as raised:
+            await app(scope, receive, send)
+        assert raised.group_contains(OSError, match="the client went away")
+        assert "rollback:ExceptionGroup" in recorder.events
     assert recorder.events[-2:] == ["aconn:teardown", "conn:teardown"]
     assert dm.get_active_context() is None
 

@@ -1,7 +1,8 @@
-"""The apps of the fault matrices: the same four routes in Flask, Starlette and FastAPI.
+"""The ASGI apps of the fault matrices: the same four routes in Starlette and FastAPI.
 
 ``/sync/work`` and ``/async/work`` call the ``work`` service; ``/sync/stream``
-and ``/async/stream`` stream its chunks (see ``faults.py``).
+and ``/async/stream`` stream its chunks (see ``faults.py``). The Flask app is in
+``flask_fault_app.py``, so each framework's matrix imports only its framework.
 """
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse as FastAPIText
 from fastapi.responses import StreamingResponse as FastAPIStream
-from flask import Flask, Response, request
-from flask_datum import Datum
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -21,30 +20,6 @@ from starlette_datum import DatumMiddleware, get_dal
 from starlette_datum.fastapi import DAL
 
 from .faults import Faults
-
-
-def flask_app(faults: Faults) -> Flask:
-    """A Flask app whose views use the fault-injecting DataManager."""
-    app = Flask(__name__)
-    Datum(app, faults.dm, meta=lambda req: {"user": req.headers.get("X-User")})
-
-    @app.get("/sync/work")
-    def work() -> str:
-        return str(request.dal.work.run())  # type: ignore[attr-defined]
-
-    @app.get("/async/work")
-    async def awork() -> str:
-        return str(await request.dal.work.arun())  # type: ignore[attr-defined]
-
-    @app.get("/sync/stream")
-    def stream() -> Response:
-        return Response(request.dal.work.chunks())  # type: ignore[attr-defined]
-
-    @app.get("/async/stream")
-    async def astream() -> Response:
-        return Response(request.dal.work.chunks())  # type: ignore[attr-defined]
-
-    return app
 
 
 def starlette_app(faults: Faults) -> Starlette:

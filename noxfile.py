@@ -1,0 +1,320 @@
+"""The supported-versions matrix: each plugin's tests on the oldest and the newest release.
+
+`nox` runs every session (`nox -l` lists them; `nox -s flask-oldest` runs one; arguments after
+`--` go to pytest; `-j 2` runs two at a time). Each session installs the wheel of this checkout
+with one extra and exact pins into an environment of its own (uv's, kept between local runs),
+and runs only the tests that framework or backend affects (no web servers: the main suite runs
+those; Celery's do start a worker). The installer resolves the pins together with
+the extra, so a pin outside the extra's range fails the session; tests/test_support_matrix.py
+checks that every extra's lower bound is the oldest pin here and that the README's support table
+is the one `support_table()` builds.
+
+Both ends are exact versions, so a new release elsewhere never changes what a session proves;
+the main suite installs the newest of everything on the day and so meets a new release first.
+To move an end, change its pins here, run its session, then the README table and the extra.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+
+import nox
+from packaging.requirements import Requirement
+
+nox.needs_version = ">=2026.8.10"  # sessions in parallel (-j)
+nox.options.default_venv_backend = "uv"
+nox.options.error_on_external_run = True
+nox.options.reuse_venv = "yes"
+
+#: Where the `wheel` session puts the distribution every session installs.
+WHEEL_DIR = os.path.join(".nox", "_wheel")
+
+#: Printed before the tests: the versions the session really installed.
+SHOW_VERSIONS = (
+    "import sys, importlib.metadata as m; "
+    "print('installed:', ', '.join(f'{n} {m.version(n)}' for n in sys.argv[1:]))"
+)
+
+#: The PostgreSQL the tests use (and its SCHEMA_SQL, run with psycopg in the session).
+POSTGRES_URL = "POLYDATUM_TEST_POSTGRES_URL"
+SCHEMA_SQL = (
+    "import sys, psycopg; psycopg.connect(sys.argv[1], autocommit=True).execute(sys.argv[2])"
+)
+
+#: Test-only packages every session needs (the suite's own tools, not what we support).
+TOOLS = ("pytest>=8", "anyio>=4")
+
+#: The OpenTelemetry SDK, whose in-memory exporter the tracing tests read: with it, each
+#: framework's sessions also run its tracing tests.
+OTEL_SDK = ("opentelemetry-sdk>=1.27",)
+
+
+@dataclass(frozen=True)
+class End:
+    """One end of a target's range: the exact pins, and pytest options that end needs."""
+
+    pins: tuple[str, ...]
+    #: Each option with the reason in a comment where it is given.
+    pytest: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Target:
+    """A framework or backend: the extra it comes with, its two ends, its tests."""
+
+    name: str
+    #: The extra whose lower bound the oldest end proves.
+    extra: str
+    oldest: End
+    newest: End
+    tools: tuple[str, ...]
+    tests: tuple[str, ...]
+    #: More extras its tests need, installed at their newest.
+    with_extras: tuple[str, ...] = ()
+    #: Its tests create tables of fixed names in PostgreSQL: each of its sessions gets a schema
+    #: of its own there, so that both ends can run at once.
+    own_schema: bool = False
+
+
+TARGETS = (
+    Target(
+        name="flask",
+        extra="flask",
+        # Flask 3.0.0 asks for Werkzeug>=3.0.0: the oldest pair a user can have. The async extra
+        # (asgiref) is what Flask needs for async views, which the tests cover.
+        oldest=End(("flask[async]==3.0.0", "werkzeug==3.0.0")),
+        newest=End(("flask[async]==3.1.3",)),
+        tools=("flask-login>=0.6", *OTEL_SDK, "opentelemetry-instrumentation-wsgi>=0.48b0"),
+        tests=("tests/flask_datum", "tests/reliability/test_flask_faults.py"),
+        with_extras=("opentelemetry",),
+    ),
+    Target(
+        name="django",
+        extra="django",
+        # Django 5.2.0 asks for asgiref>=3.8.1, whose sync/async bridges the middleware uses.
+        # Django 6 needs Python 3.12, so 5.2's newest patch release is the newest on 3.11.
+        oldest=End(("django==5.2", "asgiref==3.8.1")),
+        newest=End(("django==5.2.19",)),
+        tools=("pytest-django>=4.9", "httpx>=0.27", "psycopg[binary]>=3.1", *OTEL_SDK),
+        tests=(
+            "tests/django_datum",
+            "--ignore=tests/django_datum/test_servers.py",
+            "tests/reliability/test_django_faults.py",
+        ),
+        with_extras=("opentelemetry",),
+    ),
+    Target(
+        name="starlette",
+        extra="fastapi",
+        # FastAPI 0.115.2 is the first release that allows Starlette 0.40 (0.115.0 and 0.115.1
+        # cap it below 0.39), and it allows no newer one, so the two oldest come together.
+        oldest=End(
+            ("starlette==0.40.0", "fastapi==0.115.2"),
+            # Two warnings of Starlette's own TestClient under the newest anyio, not of
+            # polydatum (which opens no anyio streams), stop being errors here, and only they:
+            # its module names anyio.abc.BlockingPortal, an alias anyio now deprecates; and
+            # before 0.45 it never closes the lifespan's memory streams, which anyio reports
+            # when they are collected.
+            pytest=(
+                "-W",
+                "ignore:The anyio.abc.BlockingPortal alias is deprecated:DeprecationWarning",
+                "-W",
+                "ignore:Unclosed <MemoryObject:ResourceWarning",
+            ),
+        ),
+        newest=End(("starlette==1.10.0", "fastapi==0.165.0")),
+        # Starlette 1.x's TestClient runs on httpx2 and warns when it falls back to httpx.
+        tools=("httpx>=0.27", "httpx2>=2", *OTEL_SDK, "opentelemetry-instrumentation-asgi>=0.48b0"),
+        tests=(
+            "tests/starlette_datum",
+            "--ignore=tests/starlette_datum/test_uvicorn.py",
+            "tests/reliability/test_asgi_faults.py",
+        ),
+        with_extras=("opentelemetry",),
+    ),
+    Target(
+        name="sqlalchemy",
+        extra="sqlalchemy",
+        oldest=End(("sqlalchemy[asyncio]==2.0.0",)),
+        newest=End(("sqlalchemy[asyncio]==2.1.9",)),
+        tools=("aiosqlite>=0.20", "psycopg[binary]>=3.1"),
+        tests=(
+            "tests/core/test_contrib_sqlalchemy.py",
+            "tests/core/test_contrib_sqlalchemy_async.py",
+        ),
+        own_schema=True,
+    ),
+    Target(
+        name="celery",
+        extra="celery",
+        # Celery 5.5.0 asks for kombu>=5.5.2, billiard>=4.2.1 and vine>=5.1.0. Kombu's own redis
+        # extra caps redis-py at 5.2.1, which celery[redis] 5.5.0 does not pass on: with redis-py
+        # 5.3 kombu 5.5 calls a deprecated signature (a DeprecationWarning, which stops the
+        # in-process test worker here), so kombu[redis] brings the redis-py kombu declares.
+        oldest=End(
+            ("celery[redis]==5.5.0", "kombu[redis]==5.5.2", "billiard==4.2.1", "vine==5.1.0"),
+            # The result backend of Celery 5.5.0's in-process test worker leaves its redis
+            # socket to the garbage collector, which warns (Celery 5.7 closes it). polydatum
+            # opens no socket, and a database connection left open warns with another message.
+            pytest=("-W", "ignore:unclosed <socket.socket:ResourceWarning"),
+        ),
+        newest=End(("celery[redis]==5.7.0",)),
+        tools=(
+            "sqlalchemy[asyncio]>=2.0",
+            "psycopg[binary]>=3.1",
+            *OTEL_SDK,
+            "opentelemetry-instrumentation-celery>=0.48b0",
+        ),
+        tests=(
+            "tests/core/test_contrib_celery.py",
+            "tests/core/test_contrib_celery_on_commit.py",
+            "tests/core/test_contrib_celery_pools.py",
+            "tests/core/test_contrib_celery_worker.py",
+            "tests/core/test_contrib_opentelemetry_celery.py",
+        ),
+        with_extras=("opentelemetry",),
+        own_schema=True,
+    ),
+    Target(
+        name="opentelemetry",
+        extra="opentelemetry",
+        # The SDK and the instrumentations of one release train: SDK 1.27.0 pins the API at
+        # 1.27.0, and the 0.48b0 instrumentations go with it. The frameworks are the newest.
+        oldest=End(
+            (
+                "opentelemetry-api==1.27.0",
+                "opentelemetry-sdk==1.27.0",
+                "opentelemetry-instrumentation-wsgi==0.48b0",
+                "opentelemetry-instrumentation-asgi==0.48b0",
+                "opentelemetry-instrumentation-celery==0.48b0",
+                # Celery's 0.48b0 instrumentation imports pkg_resources, which setuptools 81
+                # removed (it asks only for setuptools>=16).
+                "setuptools<81",
+            ),
+            # ...and importing pkg_resources warns that it is deprecated (a DeprecationWarning
+            # in setuptools 73, a UserWarning in 80): a warning of the instrumentation's, not
+            # of polydatum, so only that message is not an error here.
+            pytest=("-W", "ignore:pkg_resources is deprecated as an API"),
+        ),
+        newest=End(
+            (
+                "opentelemetry-api==1.45.2",
+                "opentelemetry-sdk==1.45.2",
+                "opentelemetry-instrumentation-wsgi==0.66b2",
+                "opentelemetry-instrumentation-asgi==0.66b2",
+                "opentelemetry-instrumentation-celery==0.66b2",
+            )
+        ),
+        tools=("pytest-django>=4.9", "httpx>=0.27", "httpx2>=2", "psycopg[binary]>=3.1"),
+        tests=(
+            "tests/core/test_contrib_opentelemetry.py",
+            "tests/core/test_contrib_opentelemetry_celery.py",
+            "tests/flask_datum/test_opentelemetry.py",
+            "tests/django_datum/test_opentelemetry.py",
+            "tests/starlette_datum/test_opentelemetry.py",
+            "tests/starlette_datum/test_opentelemetry_fastapi.py",
+        ),
+        with_extras=("flask", "django", "fastapi", "celery", "sqlalchemy"),
+        own_schema=True,
+    ),
+)
+
+#: The README's support table: (what the reader knows it as, its distribution, its target).
+SUPPORTED = (
+    ("Flask", "flask", "flask"),
+    ("Django", "django", "django"),
+    ("Starlette", "starlette", "starlette"),
+    ("FastAPI", "fastapi", "starlette"),
+    ("SQLAlchemy", "sqlalchemy", "sqlalchemy"),
+    ("Celery", "celery", "celery"),
+    ("OpenTelemetry API", "opentelemetry-api", "opentelemetry"),
+)
+
+
+def pinned(pins: tuple[str, ...], distribution: str) -> str:
+    """Return the version ``pins`` give ``distribution`` (``flask[async]==3.0.0`` gives 3.0.0)."""
+    for pin in pins:
+        requirement = Requirement(pin)
+        if requirement.name == distribution:
+            (specifier,) = requirement.specifier
+            if specifier.operator != "==":
+                raise ValueError(f"{pin!r} is not an exact pin (name==version)")
+            return specifier.version
+    raise LookupError(f"no pin for {distribution!r} in {pins}")
+
+
+def in_schema(url: str, schema: str) -> str:
+    """``url`` with its connections' ``search_path`` set to ``schema`` (a libpq option)."""
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options=-csearch_path%3D{schema}"
+
+
+def target(name: str) -> Target:
+    """Return the target called ``name``."""
+    return next(t for t in TARGETS if t.name == name)
+
+
+def support_table() -> str:
+    """The README's support table, in Markdown, built from the pins above."""
+    lines = ["| | oldest tested | newest tested |", "|---|---|---|"]
+    for label, distribution, name in SUPPORTED:
+        pins = target(name)
+        oldest = pinned(pins.oldest.pins, distribution)
+        newest = pinned(pins.newest.pins, distribution)
+        lines.append(f"| {label} | {oldest} | {newest} |")
+    return "\n".join(lines) + "\n"
+
+
+@nox.session(python=None, default=False)
+def wheel(session: nox.Session) -> None:
+    """Build this checkout's wheel once, for every session (the tests run on what users get)."""
+    for old in glob.glob(os.path.join(WHEEL_DIR, "*.whl")):
+        os.remove(old)
+    session.run("uv", "build", "--wheel", "--quiet", "--out-dir", WHEEL_DIR)
+
+
+def _matrix_session(target: Target, which: str, end: End) -> None:
+    """Define the session ``<target>-<which>``: ``end``'s pins, then the target's tests."""
+
+    @nox.session(
+        name=f"{target.name}-{which}",
+        python=None,
+        requires=["wheel"],
+        allow_parallel=True,
+    )
+    def run(session: nox.Session) -> None:
+        (built,) = glob.glob(os.path.join(WHEEL_DIR, "*.whl"))
+        wheel = os.path.abspath(built)
+        # One resolution of the extra with the pins (a pin outside the extra's range fails
+        # here). The wheel is reinstalled on every run; what did not change stays installed.
+        session.install(
+            "--reinstall-package",
+            "polydatum",
+            f"polydatum[{','.join((target.extra, *target.with_extras))}] @ file://{wheel}",
+            *end.pins,
+            *TOOLS,
+            *target.tools,
+        )
+        session.run("python", "-c", SHOW_VERSIONS, *(Requirement(p).name for p in end.pins))
+        pytest = ("pytest", "-p", "no:cacheprovider", "-q", *end.pytest, *target.tests)
+        url = os.environ.get(POSTGRES_URL)
+        if not (target.own_schema and url):
+            session.run(*pytest, *session.posargs)
+            return
+        schema = "nox_" + session.name.replace("-", "_")
+        session.run("python", "-c", SCHEMA_SQL, url, f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        try:
+            session.run(*pytest, *session.posargs, env={POSTGRES_URL: in_schema(url, schema)})
+        finally:
+            session.run(
+                "python", "-c", SCHEMA_SQL, url, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'
+            )
+
+    run.__doc__ = f"The {target.name} tests on its {which} release ({', '.join(end.pins)})."
+
+
+for _target in TARGETS:
+    _matrix_session(_target, "oldest", _target.oldest)
+    _matrix_session(_target, "newest", _target.newest)
