@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .context import DataAccessContext, Meta, lazy
-from .dal import DataAccessLayer, DataManager
+from .context import Context, DataAccessContext, Meta, lazy
+from .dal import DataAccessLayer, DataManager, Layer
 from .errors import NotFound, PolydatumException, ServiceError
 from .resources import Resource, ValueResource
 from .services import Service
@@ -11,9 +11,11 @@ from .services import Service
 __version__ = "2.0.0.dev0"
 
 __all__ = [
+    "Context",
     "DataAccessContext",
     "DataAccessLayer",
     "DataManager",
+    "Layer",
     "Meta",
     "NotFound",
     "PolydatumException",

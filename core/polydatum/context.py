@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Mapping
 from contextvars import Token
-from types import AsyncGeneratorType, GeneratorType, TracebackType
+from types import AsyncGeneratorType, GeneratorType, GenericAlias, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ._steps import (
@@ -24,6 +24,7 @@ from ._steps import (
     _Gen,
     _twice,
 )
+from ._types import D, Generic, U
 from .errors import (
     MiddlewareSetupException,
     NoActiveContextError,
@@ -36,9 +37,9 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Self
 
-    from .dal import DataAccessLayer, DataManager, Middleware
+    from .dal import DataManager, Middleware
 
-__all__ = ["DataAccessContext", "Meta", "lazy"]
+__all__ = ["Context", "DataAccessContext", "Meta", "lazy"]
 
 from .meta import Meta, as_meta, lazy
 
@@ -95,7 +96,61 @@ def _async_resource(ctx: DataAccessContext, name: str) -> ResourceSetupException
     return ResourceSetupException(msg)
 
 
-class DataAccessContext:
+class Context(Generic[D, U]):
+    """What every context offers: declare an app's resources on a subclass.
+
+    ``class Ctx(Context["Dal", User]): db: sqlite3.Connection`` says that
+    ``ctx.db`` is a connection, ``ctx.dal`` a ``Dal`` and ``ctx.meta.user``
+    a ``User``; ``DataManager(context_class=Ctx)`` makes its contexts of
+    that class. Unlike :class:`DataAccessContext`, a resource that is not
+    declared is a type error, not ``Any``. A declaration only: every context
+    is built by a DataManager and is also a ``DataAccessContext``, which
+    implements what is declared here.
+    """
+
+    __slots__ = ()
+
+    if not TYPE_CHECKING:
+        # ``Context[...]`` at run time (in a base class list, say), without typing.Generic.
+        __class_getitem__ = classmethod(GenericAlias)
+
+    if TYPE_CHECKING:
+        #: The DataManager that made this context.
+        data_manager: DataManager[D, Any]
+        #: Read-only data about the context; ``meta.user`` is a ``U``.
+        meta: Meta[U]
+        #: The DAL of the DataManager (services, while the context is active).
+        dal: D
+
+        async def aget(self, name: str) -> Any:
+            """Return the resource ``name``, setting it up (sync or async) on first access."""
+
+        def __contains__(self, name: object) -> bool:
+            """Return True when the resource ``name`` is set up (and not yet torn down)."""
+
+        def get_resource_exit_errors(self) -> list[ExcInfo]:
+            """Return ``(type, value, traceback)`` of each error raised by a resource's teardown."""
+
+        def __enter__(self) -> Self: ...
+
+        def __exit__(
+            self,
+            exc_type: type[BaseException] | None = None,
+            exc_value: BaseException | None = None,
+            traceback: TracebackType | None = None,
+        ) -> bool: ...
+
+        async def __aenter__(self) -> Self: ...
+
+        async def __aexit__(
+            self,
+            exc_type: type[BaseException] | None = None,
+            exc_value: BaseException | None = None,
+            traceback: TracebackType | None = None,
+        ) -> bool: ...
+
+
+class DataAccessContext(Context[D, U]):
     """One unit of work (a request, a job): its meta, middleware and resources.
 
     Lifecycle: enter (becomes the active context of its DataManager) ->
@@ -132,10 +187,10 @@ class DataAccessContext:
     _token: Token[DataAccessContext | None] | None
     _resource_generators: dict[str, _Gen]
     _middleware_generators: list[_Gen]
-    meta: Meta
-    dal: DataAccessLayer
 
-    def __init__(self, data_manager: DataManager, meta: Mapping[str, Any] | Meta | None = None):
+    def __init__(
+        self, data_manager: DataManager[D, Any], meta: Mapping[str, Any] | Meta | None = None
+    ):
         """Create a context of ``data_manager``; ``meta`` is read-only data about it."""
         own = data_manager.context_class
         if type(self) is not own and issubclass(own, type(self)):
@@ -250,7 +305,7 @@ class DataAccessContext:
         self._resource_generators = {}
         self._token = dm._context_var.set(self)
         try:
-            chain: Sequence[Middleware] | None = dm._chain
+            chain: Sequence[Middleware[Any]] | None = dm._chain
             if chain is None:
                 self._middleware_generators = _NO_GENERATORS
                 chain = dm.get_middleware(self)

@@ -6,36 +6,78 @@ import itertools
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
-from types import TracebackType
+from types import GenericAlias, TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ._declared import check_declared, missing_declarations
 from ._steps import _CREATED
-from .context import DataAccessContext, Meta, ResourceAttribute
+from ._types import CA, C, D, Generic
+from .context import Context, DataAccessContext, Meta, ResourceAttribute
 from .errors import AlreadyExistsException, NoActiveContextError, RegistrationError
 from .meta import _ContextMeta, _meta, as_meta, lazy, new_meta, sourced_meta
 from .resources import ResourceFactory, ResourceManager
 from .services import Service, check_service
 from .util import describe, is_async_generator, is_generator
 
-__all__ = ["DataAccessLayer", "DataManager", "Middleware"]
+if TYPE_CHECKING:
+    from typing import Self
+
+__all__ = ["DataAccessLayer", "DataManager", "Layer", "Middleware"]
 
 #: Context middleware: called with the context, returns a generator (or an
 #: async generator) that yields once; the context's exception is thrown in.
 #: An object whose ``__call__`` is a generator may also define ``acall`` (an
 #: async generator method): ``async with`` contexts call that twin instead.
-Middleware = Callable[[DataAccessContext], Any]
+Middleware = Callable[[CA], Any]
 
 _ids = itertools.count(1)
 
 
-class DataAccessLayer:
+class Layer:
+    """What every DAL offers: declare an app's services on a subclass.
+
+    ``class Dal(Layer): notes: Notes`` (sub-services declared the same way on
+    their service classes) says that ``dal.notes`` is a ``Notes``;
+    ``DataManager(dal_class=Dal)`` makes its DAL of that class, refuses a
+    service of another type (or an undeclared name) and ``dm.check()``
+    reports a declared one left unregistered. Unlike
+    :class:`DataAccessLayer`, a service that is not declared is a type
+    error, not ``Any``. A declaration only: every DAL is built by a
+    DataManager and is also a ``DataAccessLayer``, which implements what is
+    declared here.
+    """
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:
+
+        def register_services(self, **services: Service[Any, Any]) -> Self:
+            """Register services by name; each is set up with the DataManager."""
+
+        def replace_service(self, key: str, service: Service[Any, Any]) -> Service[Any, Any]:
+            """Register ``service`` under ``key``, replacing any service already there."""
+
+        def __getitem__(self, path: str) -> Any:
+            """Return a service, sub-service or method by dotted path: ``dal['notes.get']``."""
+
+        def __contains__(self, name: object) -> bool:
+            """Return True when a service ``name`` is registered."""
+
+
+class DataAccessLayer(Layer):
     """Gives access to a DataManager's services: ``dal.notes.create(...)``.
 
     Services are reachable only while a context of the DataManager is active.
+    For type checkers every name reads as ``Any``: the DAL of a DataManager
+    whose app declares nothing (see :class:`Layer` to declare it).
     """
 
-    def __init__(self, data_manager: DataManager) -> None:
-        self._services: dict[str, Service] = {}
+    #: True for the DAL of an app that declares it (DataManager(dal_class=...)):
+    #: it takes only the services its class declares.
+    _declared = False
+
+    def __init__(self, data_manager: DataManager[Any, Any]) -> None:
+        self._services: dict[str, Service[Any, Any]] = {}
         self._data_manager = data_manager
         self._var = data_manager._context_var
         # Each DAL gets its own class so services can be properties on it. There
@@ -45,12 +87,13 @@ class DataAccessLayer:
         if "_own_class" not in cls.__dict__:
             self.__class__ = type(cls.__name__, (cls,), {"_own_class": True})
 
-    def register_services(self, **services: Service) -> DataAccessLayer:
+    def register_services(self, **services: Service[Any, Any]) -> Self:
         """Register services by name; each is set up with the DataManager.
 
         Raises:
             AlreadyExistsException: a name is taken (use ``replace_service``).
-            RegistrationError: a value is not a Service.
+            RegistrationError: a value is not a Service, or not what the DAL's
+                class declares under that name.
         """
         for key, service in services.items():
             if key in self._services:
@@ -61,12 +104,13 @@ class DataAccessLayer:
             self._init_service(key, service)
         return self
 
-    def replace_service(self, key: str, service: Service) -> Service:
+    def replace_service(self, key: str, service: Service[Any, Any]) -> Service[Any, Any]:
         """Register ``service`` under ``key``, replacing any service already there."""
         return self._init_service(key, service)
 
-    def _init_service(self, key: str, service: Service) -> Service:
+    def _init_service(self, key: str, service: Service[Any, Any]) -> Service[Any, Any]:
         check_service(key, service)
+        check_declared(self, key, service, closed=self._declared)
         service.setup(self._data_manager)
         self._services[key] = service
         cls = type(self)
@@ -111,7 +155,7 @@ def _service_property(dal: DataAccessLayer, name: str) -> property:
     var = dal._var
     services = dal._services
 
-    def get(dal: DataAccessLayer) -> Service:
+    def get(dal: DataAccessLayer) -> Service[Any, Any]:
         if var.get() is None:
             dal._no_context(name)
         return services[name]
@@ -120,15 +164,15 @@ def _service_property(dal: DataAccessLayer, name: str) -> property:
     return property(get, doc=f"The {name!r} service (needs an active context).")
 
 
-class _DalScope:
+class _DalScope(Generic[D]):
     """``dm.dal()``: a context that gives the DAL, with ``with`` or ``async with``."""
 
     __slots__ = ("_ctx",)
 
-    def __init__(self, ctx: DataAccessContext) -> None:
+    def __init__(self, ctx: Context[D, Any]) -> None:
         self._ctx = ctx
 
-    def __enter__(self) -> DataAccessLayer:
+    def __enter__(self) -> D:
         return self._ctx.__enter__().dal
 
     def __exit__(
@@ -139,7 +183,7 @@ class _DalScope:
     ) -> bool:
         return self._ctx.__exit__(exc_type, exc_value, traceback)
 
-    async def __aenter__(self) -> DataAccessLayer:
+    async def __aenter__(self) -> D:
         return (await self._ctx.__aenter__()).dal
 
     async def __aexit__(
@@ -170,36 +214,64 @@ class _SourcedMetaAttribute:
         return meta
 
 
-class DataManager:
+class DataManager(Generic[D, C]):
     """The registry of services, resources and context middleware; one per process.
 
     Each DataManager tracks its own active context in a ContextVar, so
     threads, asyncio tasks and two DataManagers never see each other's
     contexts.
+
+    Args:
+        resource_manager: the registry of resources (default: a new one).
+        dal_class: the app's DAL, a :class:`Layer` subclass declaring its
+            services (``notes: Notes``): ``dm.dal()`` gives one, and
+            registering a service of another type, or under a name it does
+            not declare, raises ``RegistrationError``.
+        context_class: the app's context, a :class:`Context` subclass
+            declaring its resources (``db: Connection``), which ``context()``
+            instantiates.
+
+    With both, the DataManager is a ``DataManager[Dal, Ctx]`` for type
+    checkers; without, ``dal.<name>`` and ``ctx.<name>`` are ``Any``.
+
+    Raises:
+        TypeError: ``dal_class`` is not a Layer subclass, or
+            ``context_class`` not a Context subclass.
     """
 
-    #: The class ``context()`` instantiates; override to customise contexts.
-    context_class: type[DataAccessContext] = DataAccessContext
+    if not TYPE_CHECKING:
+        # ``DataManager[...]`` at run time (in a base class list, say), without typing.Generic.
+        __class_getitem__ = classmethod(GenericAlias)
 
-    def __init__(self, resource_manager: ResourceManager | None = None) -> None:
+    #: The class ``context()`` instantiates; override to customise contexts.
+    context_class: type[DataAccessContext[Any, Any]] = DataAccessContext
+
+    def __init__(
+        self,
+        resource_manager: ResourceManager | None = None,
+        *,
+        dal_class: type[D] | None = None,
+        context_class: type[C] | None = None,
+    ) -> None:
         self._resource_manager = resource_manager or ResourceManager(self)
-        self._middleware: list[Middleware] = []
+        self._middleware: list[Middleware[Any]] = []
         # Whether a registered middleware is async (contexts then open awaiting).
         self._async_chain = False
-        self._achain: list[Middleware] = []
+        self._achain: list[Middleware[Any]] = []
         # What contexts set up: the registered middleware, unless a subclass
         # overrides get_middleware() (None: contexts call it then).
-        self._chain: list[Middleware] | None = self._middleware
+        self._chain: list[Middleware[Any]] | None = self._middleware
         if type(self).get_middleware is not DataManager.get_middleware:
             self._chain = None
-        self._context_var: ContextVar[DataAccessContext | None] = ContextVar(
+        self._context_var: ContextVar[DataAccessContext[Any, Any] | None] = ContextVar(
             f"polydatum_context_{next(_ids)}", default=None
         )
-        self._dal = DataAccessLayer(self)
+        self._dal: D = _declared_dal(dal_class)(self)
         # A context class of this DataManager's own, where each registered
         # resource is an attribute that sets it up on first access.
-        base = self.context_class
-        self.context_class = type(base.__name__, (base,), {"__slots__": ()})
+        bases = _context_bases(context_class) if context_class else (self.context_class,)
+        base = bases[0]
+        self.context_class = type(base.__name__, bases, {"__slots__": ()})
         for name in self._resource_manager.names():
             self._add_resource_attribute(name)
         # Resources registered on the registry later get their attribute too.
@@ -207,7 +279,7 @@ class DataManager:
         users.add(self)
         # context() builds its contexts bare, without a Python-level __init__ call,
         # unless the context class has an __init__ of its own.
-        self._bare_context: Callable[[], DataAccessContext] | None = None
+        self._bare_context: Callable[[], DataAccessContext[Any, Any]] | None = None
         self._sourced_bare: Callable[[], Any] | None = None
         if self.context_class.__init__ is DataAccessContext.__init__:
             self._bare_context = bare = type(
@@ -226,7 +298,7 @@ class DataManager:
                 },
             )
 
-    def register_context_middleware(self, *middleware: Middleware) -> None:
+    def register_context_middleware(self, *middleware: Middleware[C]) -> None:
         """Add context middleware, in order of execution.
 
         Raises:
@@ -248,15 +320,15 @@ class DataManager:
         # What `async with` contexts call: a middleware's async twin if it has one.
         self._achain[:] = [getattr(m, "acall", m) for m in self._middleware]
 
-    def get_middleware(self, context: DataAccessContext) -> Sequence[Middleware]:
+    def get_middleware(self, context: C) -> Sequence[Middleware[C]]:
         """Return the middleware for ``context`` in order of execution (override to vary it)."""
         return self._middleware
 
-    def register_resources(self, **resources: ResourceFactory) -> None:
+    def register_resources(self, **resources: ResourceFactory[C]) -> None:
         """Register resources by name (see ResourceManager.register_resources)."""
         self._resource_manager.register_resources(**resources)
 
-    def replace_resource(self, key: str, resource: ResourceFactory) -> None:
+    def replace_resource(self, key: str, resource: ResourceFactory[C]) -> None:
         """Replace the resource registered as ``key``."""
         self._resource_manager.replace_resource(key, resource)
 
@@ -267,15 +339,15 @@ class DataManager:
         if isinstance(current, ResourceAttribute) or not hasattr(cls, name):
             setattr(cls, name, ResourceAttribute(name, self._resource_manager[name]))
 
-    def register_services(self, **services: Service) -> None:
+    def register_services(self, **services: Service[Any, Any]) -> None:
         """Register services with the DAL (see DataAccessLayer.register_services)."""
         self._dal.register_services(**services)
 
-    def replace_service(self, key: str, service: Service) -> None:
+    def replace_service(self, key: str, service: Service[Any, Any]) -> None:
         """Replace the service registered as ``key``."""
         self._dal.replace_service(key, service)
 
-    def get_resource(self, name: str) -> ResourceFactory | None:
+    def get_resource(self, name: str) -> ResourceFactory[Any] | None:
         """Return the resource registered as ``name``, or None."""
         return self._resource_manager.get(name)
 
@@ -283,7 +355,7 @@ class DataManager:
         """Return the names of the registered resources, in order of registration."""
         return list(self._resource_manager.names())
 
-    def get_service(self, name: str) -> Service | None:
+    def get_service(self, name: str) -> Service[Any, Any] | None:
         """Return the (top-level) service registered as ``name``, or None; needs no context."""
         return self._dal._services.get(name)
 
@@ -291,15 +363,33 @@ class DataManager:
         """Return the names of the registered (top-level) services, in order of registration."""
         return list(self._dal._services)
 
-    def get_dal(self) -> DataAccessLayer:
+    def check(self) -> None:
+        """Check that everything the declared classes promise is registered.
+
+        The DAL's class (``dal_class``) declares services, services declare
+        sub-services (annotations of a Service type) and the context class
+        (``context_class``) declares resources. The web plugins call this
+        when they are set up, so a declared name left unregistered fails at
+        start-up rather than on the first request that uses it.
+
+        Raises:
+            RegistrationError: something declared is not registered; the
+                message lists each one and how to register it.
+        """
+        missing = missing_declarations(self)
+        if missing:
+            lines = "".join(f"\n  - {line}" for line in missing)
+            raise RegistrationError(f"Declared but not registered:{lines}")
+
+    def get_dal(self) -> D:
         """Return the DAL of this DataManager."""
         return self._dal
 
-    def context(self, meta: Mapping[str, Any] | Meta | None = None) -> DataAccessContext:
+    def context(self, meta: Mapping[str, Any] | Meta | None = None) -> C:
         """Return a new context; enter it with ``with`` or ``async with``."""
         new = self._bare_context
         if new is None:
-            return self.context_class(self, meta)
+            return self.context_class(self, meta)  # type: ignore[return-value]
         # DataAccessContext.__init__'s work, without its call: this runs once per request.
         ctx = new()
         ctx.data_manager = self
@@ -317,7 +407,7 @@ class DataManager:
         else:
             ctx.meta = as_meta(meta)
         ctx._state = _CREATED
-        return ctx
+        return ctx  # type: ignore[return-value]
 
     def _sourced_context(
         self,
@@ -341,10 +431,40 @@ class DataManager:
         ctx._state = _CREATED
         return ctx  # type: ignore[no-any-return]
 
-    def dal(self, meta: Mapping[str, Any] | Meta | None = None) -> _DalScope:
+    def dal(self, meta: Mapping[str, Any] | Meta | None = None) -> _DalScope[D]:
         """Open a new context and give its DAL: ``with dm.dal(meta) as dal:``."""
         return _DalScope(self.context(meta))
 
-    def get_active_context(self) -> DataAccessContext | None:
+    def get_active_context(self) -> C | None:
         """Return the active context of this DataManager, or None."""
-        return self._context_var.get()
+        return self._context_var.get()  # type: ignore[return-value]
+
+
+def _declared_dal(dal_class: type[Any] | None) -> type[Any]:
+    """The class of a DataManager's DAL: ``dal_class`` (a Layer) that is also a DataAccessLayer."""
+    if dal_class is None:
+        return DataAccessLayer
+    if not (isinstance(dal_class, type) and issubclass(dal_class, Layer)):
+        raise TypeError(
+            "dal_class must be a subclass of polydatum.Layer declaring the services "
+            f"(class Dal(Layer): notes: Notes); got {describe(dal_class)}."
+        )
+    if dal_class is DataAccessLayer:
+        return DataAccessLayer
+    # The app's class first (what it declares), then what implements it.
+    bases = (dal_class,) if issubclass(dal_class, DataAccessLayer) else (dal_class, DataAccessLayer)
+    # The DAL's own class already (see DataAccessLayer.__init__): one per DataManager.
+    return type(dal_class.__name__, bases, {"_declared": True, "_own_class": True})
+
+
+def _context_bases(context_class: type[Any]) -> tuple[type[Any], ...]:
+    """The bases of a class that is ``context_class`` (a Context) and a DataAccessContext."""
+    if not (isinstance(context_class, type) and issubclass(context_class, Context)):
+        raise TypeError(
+            "context_class must be a subclass of polydatum.Context declaring the resources "
+            f"(class Ctx(Context[Dal, User]): db: Connection); got {describe(context_class)}."
+        )
+    if issubclass(context_class, DataAccessContext):
+        return (context_class,)
+    # The app's class first (what it declares), then what implements it.
+    return (context_class, DataAccessContext)

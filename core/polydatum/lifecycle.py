@@ -49,7 +49,7 @@ class RequestScope:
 
     def __init__(
         self,
-        data_manager: DataManager,
+        data_manager: DataManager[Any, Any],
         meta: Mapping[str, Any] | Meta | None,
         lazy_meta: dict[str, Any] | None = None,
     ) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from functools import partial
-from types import MethodType, SimpleNamespace
-from typing import Any
+from types import GenericAlias, MethodType, SimpleNamespace
+from typing import TYPE_CHECKING, Any, Literal, overload
 
+from ._types import Generic, U
 from .util import describe
 
 __all__ = ["Meta", "lazy"]
@@ -45,18 +46,30 @@ class lazy:  # noqa: N801 - used like a function: meta={"user": lazy(load_user)}
         return f"<lazy {describe(self.load)}>"
 
 
-class Meta(SimpleNamespace):
+class Meta(SimpleNamespace, Generic[U]):
     """Read-only data about a context (the request, the user).
 
     Keys read as attributes (``meta.user``); a missing key reads as None.
     Values wrapped in :class:`lazy` are computed on first read and cached.
     A key named like a Meta method (``get``, ``items``...) is read with
-    ``meta.get(key)``.
+    ``meta.get(key)``. For type checkers ``meta.user`` (and ``get``,
+    ``aget`` and ``require`` of ``"user"``) is a ``U`` (``Any`` unless the
+    context declares it: ``Context[Dal, User]``); other keys are ``Any``.
     """
 
     # A SimpleNamespace underneath: built in C, and every plain value is an
     # instance attribute, so ``meta.user`` is a plain attribute read.
     __slots__ = ()
+
+    if not TYPE_CHECKING:
+        # ``Meta[...]`` at run time (in a base class list, say), without typing.Generic.
+        __class_getitem__ = classmethod(GenericAlias)
+
+    if TYPE_CHECKING:
+
+        @property
+        def user(self) -> U:
+            """The user the context acts for (None when the meta has none)."""
 
     def __init__(self, opts: Mapping[str, Any] | None = None) -> None:
         values = dict(opts) if opts else {}
@@ -75,6 +88,10 @@ class Meta(SimpleNamespace):
             raise AttributeError(key)
         return self.get(key)
 
+    @overload
+    def get(self, key: Literal["user"]) -> U: ...
+    @overload
+    def get(self, key: str, default: Any = None) -> Any: ...
     def get(self, key: str, default: Any = None) -> Any:
         """Return the value for ``key`` (computing a lazy one), or ``default``."""
         values = self.__dict__
@@ -92,6 +109,10 @@ class Meta(SimpleNamespace):
             return loaded
         return default
 
+    @overload
+    async def aget(self, key: Literal["user"]) -> U: ...
+    @overload
+    async def aget(self, key: str, default: Any = None) -> Any: ...
     async def aget(self, key: str, default: Any = None) -> Any:
         """Like :meth:`get`, but a lazy value with an async loader is awaited."""
         pending: dict[str, Any] = self.__dict__.get(_PENDING) or {}
@@ -103,6 +124,10 @@ class Meta(SimpleNamespace):
             return loaded
         return self.get(key, default)
 
+    @overload
+    def require(self, key: Literal["user"]) -> U: ...
+    @overload
+    def require(self, key: str) -> Any: ...
     def require(self, key: str) -> Any:
         """Return the value for ``key``; raise ValueError when it is missing or empty."""
         value = self.get(key)

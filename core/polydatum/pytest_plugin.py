@@ -54,7 +54,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def load_data_manager(path: str) -> DataManager:
+def load_data_manager(path: str) -> DataManager[Any, Any]:
     """Import a DataManager (or call a zero-argument factory) from a dotted path.
 
     Raises:
@@ -77,7 +77,7 @@ def load_data_manager(path: str) -> DataManager:
 
 
 @pytest.fixture
-def datum_manager(pytestconfig: pytest.Config) -> DataManager:
+def datum_manager(pytestconfig: pytest.Config) -> DataManager[Any, Any]:
     """The project's DataManager, from the ``polydatum_data_manager`` ini option."""
     path = str(pytestconfig.getini(INI_OPTION) or "")
     if not path:
@@ -97,7 +97,7 @@ def datum_meta(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 @pytest.fixture
 def datum_context(
-    datum_manager: DataManager, datum_meta: dict[str, Any]
+    datum_manager: DataManager[Any, Any], datum_meta: dict[str, Any]
 ) -> Iterator[DataAccessContext]:
     """A context of the project's DataManager, open for the whole test."""
     with datum_manager.context(meta=datum_meta) as ctx:
@@ -112,7 +112,7 @@ def dal(datum_context: DataAccessContext) -> DataAccessLayer:
 
 @pytest.fixture
 async def adatum_context(
-    datum_manager: DataManager, datum_meta: dict[str, Any]
+    datum_manager: DataManager[Any, Any], datum_meta: dict[str, Any]
 ) -> AsyncIterator[DataAccessContext]:
     """An ``async with`` context of the project's DataManager (for async tests)."""
     async with datum_manager.context(meta=datum_meta) as ctx:
@@ -128,7 +128,7 @@ async def adal(adatum_context: DataAccessContext) -> DataAccessLayer:
 class Overrides:
     """Replaces services and resources for one test; everything is restored at its end."""
 
-    def __init__(self, dm: DataManager, stack: ExitStack) -> None:
+    def __init__(self, dm: DataManager[Any, Any], stack: ExitStack) -> None:
         self._dm = dm
         self._stack = stack
 
@@ -144,14 +144,14 @@ class Overrides:
 
 
 @pytest.fixture
-def datum_override(datum_manager: DataManager) -> Iterator[Overrides]:
+def datum_override(datum_manager: DataManager[Any, Any]) -> Iterator[Overrides]:
     """Overrides of services and resources for this test, restored when it ends."""
     with ExitStack() as stack:
         yield Overrides(datum_manager, stack)
 
 
 @pytest.fixture
-def datum_tracker(datum_manager: DataManager) -> Iterator[ResourceTracker]:
+def datum_tracker(datum_manager: DataManager[Any, Any]) -> Iterator[ResourceTracker]:
     """Counts resources set up and torn down during the test; see ``assert_no_leaks()``."""
     with ResourceTracker(datum_manager) as tracker:
         yield tracker

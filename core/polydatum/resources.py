@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
+from ._steps import _Gen
+from ._types import CA
 from .errors import AlreadyExistsException, RegistrationError
 from .util import describe, is_generator
 
 if TYPE_CHECKING:
-    from .context import DataAccessContext
+    from .context import Context
     from .dal import DataManager
 
 __all__ = ["Resource", "ResourceFactory", "ResourceManager", "ValueResource"]
 
 #: A resource: called with the context, returns a generator (or an async
 #: generator) that yields the resource exactly once, then cleans it up.
-ResourceFactory = Callable[
-    ["DataAccessContext"], Generator[Any, None, None] | AsyncGenerator[Any, None]
-]
+#: Annotate it ``Iterator[T]``, ``Generator[T, None, None]``,
+#: ``AsyncIterator[T]`` or ``AsyncGenerator[T, None]``; ``ResourceFactory[Ctx]``
+#: takes the app's context type.
+ResourceFactory = Callable[[CA], Iterator[Any] | AsyncIterator[Any]]
 
 
 class Resource:
@@ -31,7 +34,7 @@ class Resource:
         """Remember the DataManager the resource was registered with (compatibility hook)."""
         self._data_manager = data_manager
 
-    def __call__(self, context: DataAccessContext) -> Generator[Any, None, None]:
+    def __call__(self, context: Context[Any, Any]) -> Generator[Any, None, None]:
         """Yield the resource for ``context`` once, then clean it up."""
         yield None
 
@@ -43,18 +46,19 @@ class ValueResource(Resource):
         super().__init__()
         self._value = value
 
-    def __call__(self, context: DataAccessContext) -> Generator[Any, None, None]:
+    def __call__(self, context: Context[Any, Any]) -> Generator[Any, None, None]:
         yield self._value
 
 
 class ResourceManager:
     """The registry of a DataManager's resources, by name."""
 
-    def __init__(self, data_manager: DataManager) -> None:
-        self._resources: dict[str, ResourceFactory] = {}
+    def __init__(self, data_manager: DataManager[Any, Any]) -> None:
+        # What resources are at run time: generator functions (is_generator checked it).
+        self._resources: dict[str, Callable[[Any], _Gen]] = {}
         self._data_manager = data_manager
 
-    def register_resources(self, **resources: ResourceFactory) -> None:
+    def register_resources(self, **resources: ResourceFactory[Any]) -> None:
         """Register resources by name.
 
         Raises:
@@ -69,11 +73,11 @@ class ResourceManager:
                 )
             self._init_resource(key, resource)
 
-    def replace_resource(self, key: str, resource: ResourceFactory) -> None:
+    def replace_resource(self, key: str, resource: ResourceFactory[Any]) -> None:
         """Register ``resource`` under ``key``, replacing any resource already there."""
         self._init_resource(key, resource)
 
-    def _init_resource(self, key: str, resource: ResourceFactory) -> None:
+    def _init_resource(self, key: str, resource: ResourceFactory[Any]) -> None:
         if not is_generator(resource):
             raise RegistrationError(
                 f"Resource {key!r} must be a generator function (or an async generator "
@@ -83,7 +87,7 @@ class ResourceManager:
         setup = getattr(resource, "setup", None)
         if callable(setup):
             setup(self._data_manager)
-        self._resources[key] = resource
+        self._resources[key] = resource  # type: ignore[assignment]  # a generator function
         # ``ctx.<key>`` on the contexts of each DataManager using this registry
         # sets the resource up.
         for data_manager in self.__dict__.get("_users", ()):
@@ -93,11 +97,11 @@ class ResourceManager:
         """Iterate over the registered resource names."""
         return iter(self._resources)
 
-    def get(self, name: str) -> ResourceFactory | None:
+    def get(self, name: str) -> ResourceFactory[Any] | None:
         """Return the resource registered as ``name``, or None."""
         return self._resources.get(name)
 
-    def __getitem__(self, name: str) -> ResourceFactory:
+    def __getitem__(self, name: str) -> ResourceFactory[Any]:
         return self._resources[name]
 
     def __contains__(self, name: object) -> bool:

@@ -3,36 +3,53 @@
 from __future__ import annotations
 
 from contextvars import ContextVar
+from types import GenericAlias
 from typing import TYPE_CHECKING, Any
 
+from ._declared import check_declared
+from ._types import C, D, Generic
 from .errors import AlreadyExistsException, NoActiveContextError, RegistrationError
 from .util import describe
 
 if TYPE_CHECKING:
+    from typing import Self
+
     from .context import DataAccessContext
-    from .dal import DataAccessLayer, DataManager
+    from .dal import DataManager
 
 __all__ = ["Service"]
 
 
-class Service:
+class Service(Generic[D, C]):
     """Base class of services; nest sub-services with ``register_services``.
 
     Inside a method, ``self._ctx`` is the active context (its resources and
     meta), ``self._dal`` the DAL (to call other services) and
     ``self._data_manager`` the DataManager.
+
+    For type checkers, ``Service[Dal, Ctx]`` makes ``self._dal`` a ``Dal``
+    and ``self._ctx`` a ``Ctx`` (bare ``Service``: the untyped
+    ``DataAccessLayer`` and ``DataAccessContext``, which read any name as
+    ``Any``). Declare sub-services as annotations (``archive: Archive``);
+    registering one of another type under that name is refused.
     """
 
+    if not TYPE_CHECKING:
+        # ``Service[...]`` at run time (in a base class list, say), without typing.Generic.
+        __class_getitem__ = classmethod(GenericAlias)
+
     #: Where ``_ctx`` finds the active context; set by ``setup``.
-    _context_var: ContextVar[DataAccessContext | None]
+    _context_var: ContextVar[DataAccessContext[Any, Any] | None]
+    #: The DAL of the DataManager the service is registered with (None before).
+    _dal: D
 
     def __init__(self) -> None:
-        self._services: dict[str, Service] = {}
-        self._data_manager: DataManager | None = None
-        self._dal: DataAccessLayer | None = None
+        self._services: dict[str, Service[Any, Any]] = {}
+        self._data_manager: DataManager[D, C] | None = None
+        self._dal = None  # type: ignore[assignment]  # set by setup()
         self._context_var = _NO_VAR
 
-    def register_services(self, **services: Service) -> Service:
+    def register_services(self, **services: Service[Any, Any]) -> Self:
         """Register sub-services, reached as ``dal.this.sub``; returns self.
 
         Raises:
@@ -45,6 +62,7 @@ class Service:
                     f"A sub-service named {key!r} is already registered on {describe(self)}."
                 )
             check_service(key, service)
+            check_declared(self, key, service)
             service.setup(self._data_manager)
             self._services[key] = service
             if not hasattr(type(self), key):
@@ -52,20 +70,17 @@ class Service:
                 self.__dict__[key] = service
         return self
 
-    if TYPE_CHECKING:
-        # For type checkers only: sub-services are attributes made at registration.
-        def __getattr__(self, name: str) -> Any: ...
-
-    def setup(self, data_manager: DataManager | None) -> None:
+    def setup(self, data_manager: DataManager[Any, Any] | None) -> None:
         """Attach this service and its sub-services to ``data_manager``."""
         self._data_manager = data_manager
-        self._dal = data_manager.get_dal() if data_manager is not None else None
+        dal = data_manager.get_dal() if data_manager is not None else None
+        self._dal = dal  # type: ignore[assignment]  # None until registered
         self._context_var = data_manager._context_var if data_manager is not None else _NO_VAR
         for service in self._services.values():
             service.setup(data_manager)
 
     @property
-    def _ctx(self) -> DataAccessContext:
+    def _ctx(self) -> C:
         """The active context of this service's DataManager.
 
         Raises:
@@ -89,7 +104,9 @@ class Service:
 
 
 #: The context variable of a service that is not registered: never set.
-_NO_VAR: ContextVar[DataAccessContext | None] = ContextVar("polydatum_unregistered", default=None)
+_NO_VAR: ContextVar[DataAccessContext[Any, Any] | None] = ContextVar(
+    "polydatum_unregistered", default=None
+)
 
 
 def check_service(key: str, service: object) -> None:

@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator, Generator, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from ._types import C, D
 from .context import DataAccessContext
 from .dal import DataManager
 from .resources import ResourceFactory
@@ -36,7 +37,9 @@ class _Layer:
     __slots__ = ("resources", "services")
 
     def __init__(
-        self, services: Mapping[str, Service], resources: Mapping[str, ResourceFactory]
+        self,
+        services: Mapping[str, Service[Any, Any]],
+        resources: Mapping[str, ResourceFactory[Any]],
     ) -> None:
         self.services = dict(services)
         self.resources = dict(resources)
@@ -53,16 +56,16 @@ class _Overrides:
         self.base_resources: dict[str, Any] = {}
 
 
-_ACTIVE: weakref.WeakKeyDictionary[DataManager, _Overrides] = weakref.WeakKeyDictionary()
+_ACTIVE: weakref.WeakKeyDictionary[DataManager[Any, Any], _Overrides] = weakref.WeakKeyDictionary()
 
 
 @contextmanager
 def override(
-    dm: DataManager,
+    dm: DataManager[D, C],
     *,
-    services: Mapping[str, Service] | None = None,
-    resources: Mapping[str, ResourceFactory] | None = None,
-) -> Iterator[DataManager]:
+    services: Mapping[str, Service[Any, Any]] | None = None,
+    resources: Mapping[str, ResourceFactory[Any]] | None = None,
+) -> Iterator[DataManager[D, C]]:
     """Replace services and resources of ``dm`` inside the block; restore them afterwards.
 
     A name that was not registered before is registered for the block and
@@ -77,9 +80,10 @@ def override(
     if state is None:
         state = _ACTIVE[dm] = _Overrides()
     layer = _Layer(services or {}, resources or {})
+    registered: dict[str, Service[Any, Any]] = _services(dm)
     for name in layer.services:
         if not any(name in active.services for active in state.layers):
-            state.base_services[name] = dm._dal._services.get(name, _MISSING)
+            state.base_services[name] = registered.get(name, _MISSING)
     for name in layer.resources:
         if not any(name in active.resources for active in state.layers):
             state.base_resources[name] = dm.get_resource(name) or _MISSING
@@ -94,7 +98,7 @@ def override(
         _end(dm, state, layer)
 
 
-def _end(dm: DataManager, state: _Overrides, layer: _Layer) -> None:
+def _end(dm: DataManager[Any, Any], state: _Overrides, layer: _Layer) -> None:
     """Remove ``layer``; give each of its names the newest remaining replacement or the original."""
     state.layers = [active for active in state.layers if active is not layer]
     for name in layer.services:
@@ -119,14 +123,19 @@ def _end(dm: DataManager, state: _Overrides, layer: _Layer) -> None:
             dm.replace_resource(name, old_resource)
 
 
-def _remove_service(dm: DataManager, name: str) -> None:
+def _services(dm: DataManager[Any, Any]) -> dict[str, Service[Any, Any]]:
+    services: dict[str, Service[Any, Any]] = dm._dal._services
+    return services
+
+
+def _remove_service(dm: DataManager[Any, Any], name: str) -> None:
     dal = dm._dal
     dal._services.pop(name, None)
     if name in type(dal).__dict__:
         delattr(type(dal), name)
 
 
-def _remove_resource(dm: DataManager, name: str) -> None:
+def _remove_resource(dm: DataManager[Any, Any], name: str) -> None:
     dm._resource_manager._resources.pop(name, None)
     if name in dm.context_class.__dict__:
         delattr(dm.context_class, name)
@@ -140,7 +149,7 @@ class ResourceTracker:
     Thread-safe, so requests served in other threads are counted too.
     """
 
-    def __init__(self, dm: DataManager) -> None:
+    def __init__(self, dm: DataManager[Any, Any]) -> None:
         self.dm = dm
         self.set_up: dict[str, int] = {}
         self.torn_down: dict[str, int] = {}

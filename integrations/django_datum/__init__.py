@@ -17,12 +17,14 @@ from __future__ import annotations
 
 from .conf import DatumConfig, DatumConfigError, get_config, get_data_manager
 from .middleware import DatumMiddleware, build_meta, get_dal, service_error_response
+from .request import DatumHttpRequest
 from .transaction import AtomicMiddleware
 
 __all__ = [
     "AtomicMiddleware",
     "DatumConfig",
     "DatumConfigError",
+    "DatumHttpRequest",
     "DatumMiddleware",
     "build_meta",
     "get_config",

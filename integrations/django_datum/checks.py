@@ -17,7 +17,7 @@ _AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
 
 @register(Tags.compatibility)
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Report a missing or wrong ``DATUM`` setting (E001-E005)."""
+    """Report a wrong ``DATUM`` setting (E001-E005) or an unregistered declaration (E007)."""
     if not _datum_middleware_positions():
         return []
     try:

@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 from polydatum import DataManager
+from polydatum.errors import RegistrationError
 
 __all__ = [
     "SETTING",
@@ -48,7 +49,7 @@ class DatumConfigError(ImproperlyConfigured):
 class DatumConfig:
     """The resolved ``DATUM`` setting."""
 
-    data_manager: DataManager
+    data_manager: DataManager[Any, Any]
     meta: MetaHook | None
     map_service_errors: bool
     #: Under ASGI, close a context with nothing async set up in Django's sync thread.
@@ -145,14 +146,14 @@ def _import(key: str, path: object) -> Any:
         ) from err
 
 
-def _resolve_data_manager(path: object) -> DataManager:
+def _resolve_data_manager(path: object) -> DataManager[Any, Any]:
     target = _import("DATA_MANAGER", path)
     if isinstance(target, DataManager):
-        return target
+        return _checked(path, target)
     if callable(target) and not isinstance(target, type):
         produced = target()
         if isinstance(produced, DataManager):
-            return produced
+            return _checked(path, produced)
         target = produced
     raise DatumConfigError(
         "django_datum.E003",
@@ -161,6 +162,19 @@ def _resolve_data_manager(path: object) -> DataManager:
         "Point it to a DataManager instance or to a function that takes no "
         "argument and returns one.",
     )
+
+
+def _checked(path: object, dm: DataManager[Any, Any]) -> DataManager[Any, Any]:
+    """``dm``, once it registers everything its classes declare (``DataManager.check``)."""
+    try:
+        dm.check()
+    except RegistrationError as err:
+        raise DatumConfigError(
+            "django_datum.E007",
+            f'{SETTING}["DATA_MANAGER"] = {path!r}: {err}',
+            "Register each of them where the DataManager is built, or drop the declaration.",
+        ) from err
+    return dm
 
 
 def _resolve_meta(path: object) -> MetaHook | None:

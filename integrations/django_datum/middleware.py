@@ -11,14 +11,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.core.handlers.exception import response_for_exception
 from django.core.signals import got_request_exception
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
-from polydatum import DataAccessLayer, lazy
+from polydatum import DataAccessLayer, Layer, lazy
 from polydatum.lifecycle import RequestScope, status_for
 
 from .checks import middleware_order_error
@@ -67,11 +67,25 @@ def build_meta(request: HttpRequest, config: DatumConfig) -> dict[str, Any]:
     return meta
 
 
-def get_dal(request: HttpRequest) -> DataAccessLayer:
+#: The app's declared DAL class.
+D = TypeVar("D", bound=Layer)
+
+
+@overload
+def get_dal(request: HttpRequest) -> DataAccessLayer: ...
+@overload
+def get_dal(request: HttpRequest, dal_class: type[D]) -> D: ...
+def get_dal(request: HttpRequest, dal_class: type[Any] | None = None) -> Any:
     """Return ``request.dal``.
+
+    ``get_dal(request, Dal)`` gives the app's declared DAL class
+    (``DataManager(dal_class=Dal)``), so ``get_dal(request, Dal).notes`` is a
+    ``Notes`` for type checkers (as is ``request.dal`` of a view annotated
+    ``request: DatumHttpRequest[Dal]``).
 
     Raises:
         RuntimeError: ``DatumMiddleware`` did not run for this request.
+        TypeError: the DAL is not a ``dal_class``.
     """
     try:
         dal: DataAccessLayer = request.__dict__[DAL_ATTR]
@@ -80,6 +94,12 @@ def get_dal(request: HttpRequest) -> DataAccessLayer:
             "request.dal is not set: add 'django_datum.middleware.DatumMiddleware' to "
             "MIDDLEWARE (after AuthenticationMiddleware)."
         ) from None
+    if dal_class is not None and not isinstance(dal, dal_class):
+        name = dal_class.__qualname__
+        raise TypeError(
+            f"The DAL of this request is a {type(dal).__qualname__}, not a {name}: build the "
+            f"app's DataManager with DataManager(dal_class={name}), or ask for its own class."
+        )
     return dal
 
 

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncGenerator, Generator
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import DEFAULT_DB_ALIAS, transaction
-from polydatum import DataAccessContext
+from polydatum import Context
 
 __all__ = ["AtomicMiddleware"]
 
@@ -48,7 +49,7 @@ class AtomicMiddleware:
     def __repr__(self) -> str:
         return f"AtomicMiddleware(using={self.using!r})"
 
-    def __call__(self, context: DataAccessContext) -> Generator[None, None, None]:
+    def __call__(self, context: Context[Any, Any]) -> Generator[None, None, None]:
         """Sync contexts: the transaction runs in the calling thread."""
         atomic = transaction.atomic(using=self.using, durable=self.durable)
         atomic.__enter__()
@@ -59,7 +60,7 @@ class AtomicMiddleware:
             raise
         atomic.__exit__(None, None, None)
 
-    async def acall(self, context: DataAccessContext) -> AsyncGenerator[None, None]:
+    async def acall(self, context: Context[Any, Any]) -> AsyncGenerator[None, None]:
         """Async contexts: the transaction runs in the request's sync thread."""
         atomic = transaction.atomic(using=self.using, durable=self.durable)
         await sync_to_async(atomic.__enter__, thread_sensitive=True)()

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from flask import Request, request
+from polydatum import Layer
 from polydatum.errors import NoActiveContextError
 
 if TYPE_CHECKING:
     from polydatum import DataAccessContext, DataAccessLayer
     from polydatum.lifecycle import RequestScope
+
+#: The app's declared DAL class.
+D = TypeVar("D", bound=Layer)
 
 __all__ = ["ENDED", "SCOPE_ATTR", "DatumRequest", "get_context", "get_dal"]
 
@@ -85,11 +89,32 @@ def get_context(req: Request | None = None) -> DataAccessContext:
     return req.datum_context
 
 
-def get_dal(req: Request | None = None) -> DataAccessLayer:
+@overload
+def get_dal(req: Request | None = None) -> DataAccessLayer: ...
+@overload
+def get_dal(req: Request | None, dal_class: type[D]) -> D: ...
+def get_dal(req: Request | None = None, dal_class: type[Any] | None = None) -> Any:
     """Return the DAL of ``req``'s data context; a typed spelling of ``request.dal``.
+
+    ``get_dal(request, Dal)`` gives the app's declared DAL class
+    (``DataManager(dal_class=Dal)``), so ``get_dal(request, Dal).notes`` is a
+    ``Notes`` for type checkers.
 
     Raises:
         NoActiveContextError: the request has no open data context.
         RuntimeError: no request is active and none was given.
+        TypeError: the DAL is not a ``dal_class``.
     """
-    return get_context(req).dal
+    dal = get_context(req).dal
+    if dal_class is not None and not isinstance(dal, dal_class):
+        raise TypeError(wrong_dal(dal, dal_class))
+    return dal
+
+
+def wrong_dal(dal: object, dal_class: type[Any]) -> str:
+    """The message for a DAL that is not of the class a view asked for."""
+    name = dal_class.__qualname__
+    return (
+        f"The DAL of this request is a {type(dal).__qualname__}, not a {name}: build the "
+        f"app's DataManager with DataManager(dal_class={name}), or ask for its own class."
+    )

@@ -68,7 +68,10 @@ class _State:
     __slots__ = ("data_manager", "map_service_errors", "meta")
 
     def __init__(
-        self, data_manager: DataManager, meta: MetaFactory | None, map_service_errors: bool
+        self,
+        data_manager: DataManager[Any, Any],
+        meta: MetaFactory | None,
+        map_service_errors: bool,
     ) -> None:
         self.data_manager = data_manager
         self.meta = meta
@@ -94,7 +97,7 @@ class Datum:
     def __init__(
         self,
         app: Flask | None = None,
-        data_manager: DataManager | None = None,
+        data_manager: DataManager[Any, Any] | None = None,
         *,
         meta: MetaFactory | None = None,
         map_service_errors: bool = True,
@@ -108,7 +111,7 @@ class Datum:
     def init_app(
         self,
         app: Flask,
-        data_manager: DataManager | None = None,
+        data_manager: DataManager[Any, Any] | None = None,
         *,
         meta: MetaFactory | None = None,
         map_service_errors: bool | None = None,
@@ -118,6 +121,8 @@ class Datum:
         Raises:
             TypeError: no DataManager was given, or ``meta`` is not callable.
             RuntimeError: ``app`` is set up already.
+            RegistrationError: a service or resource the DataManager's classes
+                declare is not registered (see ``DataManager.check``).
         """
         dm = data_manager if data_manager is not None else self.data_manager
         if not isinstance(dm, DataManager):
@@ -136,6 +141,7 @@ class Datum:
             raise RuntimeError(
                 f"flask_datum is already set up on app {app.name!r}; call init_app once per app."
             )
+        dm.check()  # what the app declares is registered: fail now, not on a request
         state = _State(
             dm, meta, self.map_service_errors if map_service_errors is None else map_service_errors
         )

@@ -7,9 +7,9 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from inspect import isawaitable
-from typing import Any
+from typing import Any, TypeVar, overload
 
-from polydatum import DataAccessLayer, DataManager
+from polydatum import DataAccessLayer, DataManager, Layer
 from polydatum._steps import _AACTIVE
 from polydatum.lifecycle import RequestScope, status_for
 from polydatum.meta import new_meta
@@ -74,13 +74,17 @@ class DatumMiddleware:
 
     Raises:
         TypeError: ``data_manager`` is not a DataManager or ``meta`` is not callable.
+        RegistrationError: a service or resource the DataManager's classes
+            declare is not registered (see ``DataManager.check``). Starlette
+            builds its middleware at start-up (the lifespan) or on the first
+            request, whichever comes first.
     """
 
     def __init__(
         self,
         app: ASGIApp,
         *,
-        data_manager: DataManager,
+        data_manager: DataManager[Any, Any],
         meta: MetaFactory | None = None,
         map_service_errors: bool = True,
     ) -> None:
@@ -94,6 +98,7 @@ class DatumMiddleware:
                 "DatumMiddleware's meta= must be a callable taking the request and "
                 f"returning a mapping of extra meta entries, got {describe(meta)}."
             )
+        data_manager.check()
         self.app = app
         self.data_manager = data_manager
         self.meta = meta
@@ -428,11 +433,24 @@ if DAL_STATE_KEY not in vars(State):
     State.dal = property(_state_dal)  # type: ignore[attr-defined]
 
 
-def get_dal(conn: HTTPConnection) -> DataAccessLayer:
+#: The app's declared DAL class.
+D = TypeVar("D", bound=Layer)
+
+
+@overload
+def get_dal(conn: HTTPConnection) -> DataAccessLayer: ...
+@overload
+def get_dal(conn: HTTPConnection, dal_class: type[D]) -> D: ...
+def get_dal(conn: HTTPConnection, dal_class: type[Any] | None = None) -> Any:
     """Return the DAL of the request's (or WebSocket's) data context.
+
+    ``get_dal(request, Dal)`` gives the app's declared DAL class
+    (``DataManager(dal_class=Dal)``), so ``get_dal(request, Dal).notes`` is a
+    ``Notes`` for type checkers.
 
     Raises:
         RuntimeError: ``DatumMiddleware`` did not run for this request.
+        TypeError: the DAL is not a ``dal_class``.
     """
     request_scope = conn.scope.get(REQUEST_SCOPE_KEY)
     if request_scope is None:
@@ -441,4 +459,10 @@ def get_dal(conn: HTTPConnection) -> DataAccessLayer:
             "Middleware(DatumMiddleware, data_manager=dm) to the app's middleware."
         )
     dal: DataAccessLayer = request_scope.context.dal
+    if dal_class is not None and not isinstance(dal, dal_class):
+        name = dal_class.__qualname__
+        raise TypeError(
+            f"The DAL of this request is a {type(dal).__qualname__}, not a {name}: build the "
+            f"app's DataManager with DataManager(dal_class={name}), or ask for its own class."
+        )
     return dal

@@ -7,7 +7,7 @@ from collections.abc import Callable, Generator
 from contextvars import ContextVar
 from typing import Any
 
-from polydatum.context import DataAccessContext
+from polydatum.context import Context
 from polydatum.errors import MiddlewareSetupException
 
 from ._sql_transaction import AsyncTransactionMiddleware, TransactionMiddleware
@@ -45,7 +45,7 @@ class OnCommitMiddleware:
     def __init__(self) -> None:
         self._checked: weakref.WeakSet[Any] = weakref.WeakSet()
 
-    def __call__(self, context: DataAccessContext) -> Generator[None, None, None]:
+    def __call__(self, context: Context[Any, Any]) -> Generator[None, None, None]:
         """Collect the context's on-commit sends; send them once it ended cleanly."""
         dm = context.data_manager
         if dm not in self._checked:
@@ -67,7 +67,7 @@ class OnCommitMiddleware:
         for send in pending:
             send()
 
-    def _check_order(self, context: DataAccessContext) -> None:
+    def _check_order(self, context: Context[Any, Any]) -> None:
         chain = list(context.data_manager.get_middleware(context))
         mine = chain.index(self) if self in chain else len(chain)
         for earlier in chain[:mine]:

@@ -64,7 +64,7 @@ def apply_retry_policy(task: Task[Any, Any], exc: Exception) -> None:
 
 def run_async(
     task: Task[Any, Any],
-    data_manager: DataManager,
+    data_manager: DataManager[Any, Any],
     meta: dict[str, Any],
     body: Callable[[], Any],
 ) -> Any:
@@ -89,7 +89,7 @@ def run_async(
 
 
 async def _in_context(
-    data_manager: DataManager, meta: dict[str, Any], body: Callable[[], Any]
+    data_manager: DataManager[Any, Any], meta: dict[str, Any], body: Callable[[], Any]
 ) -> Any:
     scope = RequestScope(data_manager, meta)
     await scope.aopen()

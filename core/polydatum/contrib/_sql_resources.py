@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Generator
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from polydatum.util import describe
 
 if TYPE_CHECKING:
-    from polydatum.context import DataAccessContext
+    from polydatum.context import Context
 
 __all__ = [
     "AsyncConnectionResource",
@@ -46,7 +46,7 @@ class ConnectionResource:
             )
         self.engine = engine
 
-    def __call__(self, context: DataAccessContext) -> Generator[Connection, None, None]:
+    def __call__(self, context: Context[Any, Any]) -> Generator[Connection, None, None]:
         """Yield a pooled connection for ``context``, then close it."""
         with self.engine.connect() as connection:
             yield connection
@@ -78,7 +78,7 @@ class SessionResource:
                 f"(use AsyncSessionResource for async ones); got {describe(bind)}."
             )
 
-    def __call__(self, context: DataAccessContext) -> Generator[Session, None, None]:
+    def __call__(self, context: Context[Any, Any]) -> Generator[Session, None, None]:
         """Yield a session for ``context``, then close it."""
         with self._factory() as session:
             yield session
@@ -105,7 +105,7 @@ class AsyncConnectionResource:
             )
         self.engine = engine
 
-    async def __call__(self, context: DataAccessContext) -> AsyncGenerator[AsyncConnection, None]:
+    async def __call__(self, context: Context[Any, Any]) -> AsyncGenerator[AsyncConnection, None]:
         """Yield a pooled async connection for ``context``, then close it."""
         async with self.engine.connect() as connection:
             yield connection
@@ -137,7 +137,7 @@ class AsyncSessionResource:
                 f"(use SessionResource for sync ones); got {describe(bind)}."
             )
 
-    async def __call__(self, context: DataAccessContext) -> AsyncGenerator[AsyncSession, None]:
+    async def __call__(self, context: Context[Any, Any]) -> AsyncGenerator[AsyncSession, None]:
         """Yield an async session for ``context``, then close it."""
         async with self._factory() as session:
             yield session

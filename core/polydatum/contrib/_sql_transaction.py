@@ -12,6 +12,7 @@ from polydatum.errors import MiddlewareSetupException
 from polydatum.util import describe, is_async_generator
 
 if TYPE_CHECKING:
+    from polydatum.context import Context
     from polydatum.resources import ResourceFactory
 
 __all__ = ["AsyncTransactionMiddleware", "TransactionMiddleware"]
@@ -38,7 +39,9 @@ def _check_name(owner: str, name: object) -> str:
     return name
 
 
-def _check_resource(owner: str, name: str, factory: ResourceFactory | None, is_async: bool) -> None:
+def _check_resource(
+    owner: str, name: str, factory: ResourceFactory[Any] | None, is_async: bool
+) -> None:
     """Fail the context's setup when the resource is missing or of the other flavour."""
     if factory is None:
         example = "AsyncConnectionResource(engine)" if is_async else "ConnectionResource(engine)"
@@ -114,7 +117,7 @@ class TransactionMiddleware:
         self.name = _check_name(type(self).__name__, name)
         self._checked: object = _UNCHECKED
 
-    def __call__(self, context: DataAccessContext) -> Generator[None, None, None]:
+    def __call__(self, context: Context[Any, Any]) -> Generator[None, None, None]:
         """Commit or roll back the resource after ``context``, if it was set up."""
         name = self.name
         factory = context.data_manager.get_resource(name)
@@ -164,7 +167,7 @@ class AsyncTransactionMiddleware:
         self.name = _check_name(type(self).__name__, name)
         self._checked: object = _UNCHECKED
 
-    async def __call__(self, context: DataAccessContext) -> AsyncGenerator[None, None]:
+    async def __call__(self, context: Context[Any, Any]) -> AsyncGenerator[None, None]:
         """Commit or roll back the resource after ``context``, if it was set up."""
         name = self.name
         factory = context.data_manager.get_resource(name)

@@ -86,13 +86,13 @@ class DatumTask(_GenericTask[_P, _R]):
     Override :meth:`datum_meta` to add meta of your own.
     """
 
-    data_manager: ClassVar[DataManager | None] = None
+    data_manager: ClassVar[DataManager[Any, Any] | None] = None
     _datum_codec: ClassVar[UserCodec] = UserCodec()
 
     def __init_subclass__(
         cls,
         *,
-        data_manager: DataManager | None = None,
+        data_manager: DataManager[Any, Any] | None = None,
         user_ref: Callable[[Any], Any] | None = None,
         load_user: Callable[[Any], Any] | None = None,
         aload_user: Callable[[Any], Awaitable[Any]] | None = None,
@@ -111,13 +111,20 @@ class DatumTask(_GenericTask[_P, _R]):
 
     @classmethod
     def bind(cls, app: Celery) -> Celery:
-        """Bind the task to ``app``; refuse a task class with no DataManager (at start-up)."""
+        """Bind the task to ``app``; refuse a task class with no DataManager (at start-up).
+
+        Raises:
+            TypeError: the task class has no DataManager.
+            RegistrationError: a service or resource the DataManager's classes
+                declare is not registered (see ``DataManager.check``).
+        """
         if cls.data_manager is None:
             raise TypeError(
                 f"Task {cls.name or cls.__name__} is a DatumTask without a DataManager. "
                 "Configure the base class once: class AppTask(DatumTask, data_manager=dm): ..."
                 " and use Celery(..., task_cls=AppTask) or @app.task(base=AppTask)."
             )
+        cls.data_manager.check()
         return super().bind(app)
 
     @property
@@ -126,7 +133,8 @@ class DatumTask(_GenericTask[_P, _R]):
         dm = self.data_manager
         if dm is None:
             raise TypeError(f"Task {self.name} is a DatumTask without a DataManager.")
-        return dm.get_dal()
+        dal: DataAccessLayer = dm.get_dal()
+        return dal
 
     def datum_meta(self) -> dict[str, Any]:
         """Return the meta of this run's context (override to add keys; call super)."""
