@@ -22,10 +22,15 @@ from .util import describe
 if TYPE_CHECKING:
     from .dal import DataManager
 
-__all__ = ["check_declared", "declarations", "missing_declarations"]
+__all__ = ["Unresolved", "check_declared", "declarations", "missing_declarations"]
 
-#: The annotation could not be evaluated (a name imported for type checkers only, say).
-UNRESOLVED: Any = object()
+
+class Unresolved(str):
+    """An annotation that did not evaluate at run time (a name imported for type checkers only,
+    a class local to a function): what it names is declared, its type is not checked."""
+
+    __slots__ = ()
+
 
 # polydatum's own classes declare nothing for an app (their annotations are internals).
 _OWN_MODULES = frozenset(
@@ -43,7 +48,7 @@ def _resolve(owner: type, annotation: object) -> Any:
     try:
         return eval(annotation, namespace, dict(vars(owner)))  # the app's own annotation
     except Exception:
-        return UNRESOLVED
+        return Unresolved(annotation)
 
 
 def _is_classvar(annotation: object, value: Any) -> bool:
@@ -55,8 +60,8 @@ def _is_classvar(annotation: object, value: Any) -> bool:
 def declarations(cls: type, *, exclude: type | None = None) -> dict[str, Any]:
     """The public attributes ``cls`` and its bases declare without a value: name -> type.
 
-    The type is evaluated in the declaring module (``UNRESOLVED`` when that
-    fails). polydatum's own classes, and classes deriving from ``exclude``,
+    The type is evaluated in the declaring module (an :class:`Unresolved`
+    when that fails). polydatum's own classes, and classes deriving from ``exclude``,
     declare nothing.
     """
     key = cls if exclude is None else None
@@ -88,7 +93,7 @@ def _is_service_class(kind: Any) -> bool:
 
 def _matches(service: object, kind: Any) -> bool | None:
     """Whether ``service`` is of the declared ``kind``; None when that can not be told."""
-    if kind is UNRESOLVED or kind is Any:
+    if isinstance(kind, Unresolved) or kind is Any:
         return None
     if isinstance(kind, GenericAlias) or (get_origin(kind) is not None and not _is_union(kind)):
         kind = get_origin(kind)
@@ -165,7 +170,7 @@ def missing_declarations(dm: DataManager[Any, Any]) -> list[str]:
     for name, kind in declared.items():
         if name not in registered and not hasattr(dm.context_class, name):
             missing.append(
-                f"ctx.{name} (a resource, {_describe_kind(kind)}): "
+                f"ctx.{name} (a resource: {_describe_kind(kind)}): "
                 f"dm.register_resources({name}=...)"
             )
     return missing
@@ -184,8 +189,12 @@ def _missing_subservices(path: str, service: Any, missing: list[str]) -> None:
 
 
 def _describe_kind(kind: Any) -> str:
-    return "type not known at run time" if kind is UNRESOLVED else f"a {_name(kind)}"
+    if isinstance(kind, Unresolved):
+        return f"{kind}, not known at run time"
+    return _name(kind)
 
 
 def _example(kind: Any) -> str:
-    return "..." if kind is UNRESOLVED else f"{_name(kind)}()"
+    if isinstance(kind, Unresolved):
+        return f"{kind}()" if kind.isidentifier() else "..."
+    return f"{_name(kind)}()"

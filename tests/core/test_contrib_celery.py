@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 from celery import Celery
-from polydatum import DataAccessContext, DataManager
+from polydatum import DataAccessContext, DataManager, Layer, Service
 from polydatum.contrib.celery import USER_HEADER, DatumTask, UserReferenceError
+from polydatum.errors import RegistrationError
 
 from tests.core._celery_app import User, load_user
 
@@ -197,6 +198,24 @@ def test_task_class_without_data_manager_fails_at_start_up() -> None:
     app = Celery("bare", task_cls=DatumTask, broker="memory://")
     app.task(name="bare.noop", shared=False)(noop)
     with pytest.raises(TypeError, match="data_manager=dm"):
+        app.finalize()
+
+
+def test_task_class_whose_data_manager_misses_a_declared_service_fails_at_start_up() -> None:
+    """A DataManager that leaves a declared service unregistered fails the app's set-up."""
+
+    class Notes(Service):
+        pass
+
+    class Dal(Layer):
+        notes: Notes
+
+    class DeclaredTask(DatumTask[Any, Any], data_manager=DataManager(dal_class=Dal)):
+        pass
+
+    app = Celery("declared", task_cls=DeclaredTask, broker="memory://")
+    app.task(name="declared.noop", shared=False)(noop)
+    with pytest.raises(RegistrationError, match=r"dal\.notes \(Notes, not known at run time\)"):
         app.finalize()
 
 
