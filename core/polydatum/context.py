@@ -8,7 +8,7 @@ import sys
 from collections.abc import Mapping
 from contextvars import Token
 from types import AsyncGeneratorType, GeneratorType, GenericAlias, TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_origin, overload
 
 from ._steps import (
     _AACTIVE,
@@ -24,7 +24,7 @@ from ._steps import (
     _Gen,
     _twice,
 )
-from ._types import D, Generic, U
+from ._types import D, Generic, T, U
 from .errors import (
     MiddlewareSetupException,
     NoActiveContextError,
@@ -84,6 +84,16 @@ class ResourceAttribute:
         return value
 
 
+def _of_kind(name: str, value: Any, kind: type[Any]) -> Any:
+    """``value``, the resource ``name``, once it is checked to be a ``kind``."""
+    if not isinstance(value, get_origin(kind) or kind):
+        raise TypeError(
+            f"Resource {name!r} is {describe(value)}, not an instance of {kind.__qualname__}: "
+            f"ask for its own type, or register a resource that yields one."
+        )
+    return value
+
+
 def _async_resource(ctx: DataAccessContext, name: str) -> ResourceSetupException:
     """The error for an async resource read as an attribute."""
     if getattr(ctx, "_async", False):
@@ -122,8 +132,16 @@ class Context(Generic[D, U]):
         #: The DAL of the DataManager (services, while the context is active).
         dal: D
 
-        async def aget(self, name: str) -> Any:
-            """Return the resource ``name``, setting it up (sync or async) on first access."""
+        @overload
+        async def aget(self, name: str) -> Any: ...
+        @overload
+        async def aget(self, name: str, kind: type[T]) -> T: ...
+        async def aget(self, name: str, kind: type[Any] | None = None) -> Any:
+            """Return the resource ``name``, setting it up (sync or async) on first access.
+
+            With ``kind`` (``await ctx.aget("db", AsyncConnection)``) the resource
+            is that type for type checkers, and checked to be one.
+            """
 
         def __contains__(self, name: object) -> bool:
             """Return True when the resource ``name`` is set up (and not yet torn down)."""
@@ -189,7 +207,7 @@ class DataAccessContext(Context[D, U]):
     _middleware_generators: list[_Gen]
 
     def __init__(
-        self, data_manager: DataManager[D, Any], meta: Mapping[str, Any] | Meta | None = None
+        self, data_manager: DataManager[D, Any], meta: Mapping[str, object] | Meta | None = None
     ):
         """Create a context of ``data_manager``; ``meta`` is read-only data about it."""
         own = data_manager.context_class
@@ -213,8 +231,21 @@ class DataAccessContext(Context[D, U]):
         # For type checkers only: resources are attributes made at registration.
         def __getattr__(self, name: str) -> Any: ...
 
-    async def aget(self, name: str) -> Any:
-        """Return the resource ``name``, setting it up (sync or async) on first access."""
+    @overload
+    async def aget(self, name: str) -> Any: ...
+    @overload
+    async def aget(self, name: str, kind: type[T]) -> T: ...
+    async def aget(self, name: str, kind: type[Any] | None = None) -> Any:
+        """Return the resource ``name``, setting it up (sync or async) on first access.
+
+        With ``kind`` (``await ctx.aget("db", AsyncConnection)``) the resource is
+        that type for type checkers, and checked to be one.
+
+        Raises:
+            TypeError: the resource is not a ``kind``.
+        """
+        if kind is not None:
+            return _of_kind(name, await self.aget(name), kind)
         factory = None
         state = self._state
         if state != _CREATED and name in self._resource_generators:

@@ -63,6 +63,9 @@ class Layer:
         def __contains__(self, name: object) -> bool:
             """Return True when a service ``name`` is registered."""
 
+        #: The registered services, by name (polydatum's own bookkeeping).
+        _services: dict[str, Service[Any, Any]]
+
 
 class DataAccessLayer(Layer):
     """Gives access to a DataManager's services: ``dal.notes.create(...)``.
@@ -385,7 +388,7 @@ class DataManager(Generic[D, C]):
         """Return the DAL of this DataManager."""
         return self._dal
 
-    def context(self, meta: Mapping[str, Any] | Meta | None = None) -> C:
+    def context(self, meta: Mapping[str, object] | Meta | None = None) -> C:
         """Return a new context; enter it with ``with`` or ``async with``."""
         new = self._bare_context
         if new is None:
@@ -431,7 +434,7 @@ class DataManager(Generic[D, C]):
         ctx._state = _CREATED
         return ctx  # type: ignore[no-any-return]
 
-    def dal(self, meta: Mapping[str, Any] | Meta | None = None) -> _DalScope[D]:
+    def dal(self, meta: Mapping[str, object] | Meta | None = None) -> _DalScope[D]:
         """Open a new context and give its DAL: ``with dm.dal(meta) as dal:``."""
         return _DalScope(self.context(meta))
 

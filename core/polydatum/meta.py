@@ -212,7 +212,7 @@ def prepare(values: dict[str, Any]) -> None:
         values[_PENDING] = pending
 
 
-def as_meta(meta: Mapping[str, Any] | Meta | None) -> Meta:
+def as_meta(meta: Mapping[str, object] | Meta | None) -> Meta:
     """The Meta of a context given ``meta``: a mapping (lazy values allowed), a Meta or None."""
     if type(meta) is dict:
         for value in meta.values():

@@ -28,9 +28,9 @@ class Resource:
     """Base class for class-based resources: override ``__call__`` as a generator."""
 
     # Kept for compatibility with polydatum 0.8: prefer ``context.data_manager``.
-    _data_manager: DataManager | None = None
+    _data_manager: DataManager[Any, Any] | None = None
 
-    def setup(self, data_manager: DataManager) -> None:
+    def setup(self, data_manager: DataManager[Any, Any]) -> None:
         """Remember the DataManager the resource was registered with (compatibility hook)."""
         self._data_manager = data_manager
 

@@ -32,7 +32,7 @@ _KNOWN_KEYS = ("DATA_MANAGER", "META", "MAP_SERVICE_ERRORS", "CLOSE_IN_THREAD")
 _EXAMPLE = 'DATUM = {"DATA_MANAGER": "myproject.dal.dm"}'
 
 #: Builds extra meta entries for a request: ``META`` points to one.
-MetaHook = Callable[[Any], Mapping[str, Any]]
+MetaHook = Callable[[Any], Mapping[str, object]]
 
 
 class DatumConfigError(ImproperlyConfigured):

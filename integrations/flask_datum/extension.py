@@ -38,7 +38,7 @@ logger = logging.getLogger("polydatum")
 EXTENSION_KEY = "polydatum"
 
 #: ``meta=``: called with the request, returns extra meta entries (or None).
-MetaFactory = Callable[[DatumRequest], Mapping[str, Any] | None]
+MetaFactory = Callable[[DatumRequest], Mapping[str, object] | None]
 
 
 def _user_loader(app: Flask) -> lazy:
@@ -156,7 +156,7 @@ class Datum:
         _install(app, state)
 
     def context(
-        self, app: Flask | None = None, meta: Mapping[str, Any] | None = None
+        self, app: Flask | None = None, meta: Mapping[str, object] | None = None
     ) -> DataAccessContext:
         """Return a new data context of ``app``'s DataManager, for work outside requests.
 

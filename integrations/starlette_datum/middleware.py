@@ -37,7 +37,7 @@ REQUEST_SCOPE_KEY = "polydatum.request_scope"
 DAL_STATE_KEY = "dal"
 
 #: ``meta=``: takes the request (or WebSocket), returns extra meta entries, sync or async.
-MetaFactory = Callable[[HTTPConnection], Mapping[str, Any] | Awaitable[Mapping[str, Any]]]
+MetaFactory = Callable[[HTTPConnection], Mapping[str, object] | Awaitable[Mapping[str, object]]]
 
 # Messages that carry (part of) a response body; "more_body" says whether more follow.
 _BODY = frozenset({"http.response.body", "http.response.zerocopy", "http.response.pathsend"})

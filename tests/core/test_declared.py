@@ -228,3 +228,18 @@ def test_generic_classes_take_parameters_without_typing_generic() -> None:
         assert typing.Generic not in cls.__mro__, cls
     assert typing.get_origin(DataManager[Dal, Ctx]) is DataManager
     assert typing.get_origin(Meta[str]) is Meta
+
+
+def test_aget_with_a_kind_checks_the_resource_is_one() -> None:
+    """await ctx.aget(name, kind) gives the resource when it is a kind, else a TypeError."""
+    import asyncio
+
+    async def run() -> None:
+        dm = full()
+        async with dm.context() as ctx:
+            assert await ctx.aget("db", dict) == {"ann": "milk"}
+            assert await ctx.aget("db", dict) is ctx.db  # set up once
+            with pytest.raises(TypeError, match=r"Resource 'db' is .*not an instance of list"):
+                await ctx.aget("db", list)
+
+    asyncio.run(run())

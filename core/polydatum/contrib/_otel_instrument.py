@@ -47,11 +47,11 @@ class _Traced:
         self.methods: list[tuple[Service, str]] = []
 
 
-_TRACED: weakref.WeakKeyDictionary[DataManager, _Traced] = weakref.WeakKeyDictionary()
+_TRACED: weakref.WeakKeyDictionary[DataManager[Any, Any], _Traced] = weakref.WeakKeyDictionary()
 
 
 def instrument(
-    dm: DataManager,
+    dm: DataManager[Any, Any],
     *,
     resources: bool = True,
     services: bool = True,
@@ -100,14 +100,15 @@ def instrument(
                 traced.methods.append((service, method))
 
 
-def uninstrument(dm: DataManager) -> None:
+def uninstrument(dm: DataManager[Any, Any]) -> None:
     """Undo :func:`instrument` on ``dm`` (a resource replaced since is left as it is)."""
     traced = _TRACED.pop(dm, None)
     if traced is None:
         return
     for name, wrapper in traced.resources.items():
+        factory = wrapper.factory
         if dm.get_resource(name) is wrapper:
-            dm.replace_resource(name, wrapper.factory)
+            dm.replace_resource(name, factory)
     for service, method in traced.methods:
         service.__dict__.pop(method, None)
 

@@ -27,7 +27,7 @@ from ._otel_spans import (
 if TYPE_CHECKING:
     from opentelemetry.util.types import AttributeValue
 
-    from polydatum.context import DataAccessContext
+    from polydatum.context import Context as DataContext
     from polydatum.dal import DataManager
 
 __all__ = ["META_ATTRIBUTE_PREFIX", "TracingMiddleware", "first_tracing_error"]
@@ -81,9 +81,9 @@ class TracingMiddleware:
         self,
         *,
         tracer_provider: trace.TracerProvider | None = None,
-        name: Callable[[DataAccessContext], str] | None = None,
+        name: Callable[[Any], str] | None = None,
         meta_attributes: Iterable[str] = (),
-        attributes: Callable[[DataAccessContext], Mapping[str, Any]] | None = None,
+        attributes: Callable[[Any], Mapping[str, Any]] | None = None,
         is_error: Callable[[BaseException], bool] | None = None,
     ) -> None:
         for label, value in (("name", name), ("attributes", attributes), ("is_error", is_error)):
@@ -106,7 +106,7 @@ class TracingMiddleware:
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
-    def __call__(self, context: DataAccessContext) -> Generator[None, None, None]:
+    def __call__(self, context: DataContext[Any, Any]) -> Generator[None, None, None]:
         """Open the context's span, current until the context's other middleware closed."""
         chain = context.data_manager.get_middleware(context)
         if not chain or chain[0] is not self:
@@ -138,7 +138,7 @@ class TracingMiddleware:
                 _leave(record, token, here)
                 span.end()
 
-    def _start_attributes(self, context: DataAccessContext) -> dict[str, AttributeValue]:
+    def _start_attributes(self, context: DataContext[Any, Any]) -> dict[str, AttributeValue]:
         found: dict[str, AttributeValue] = {}
         meta = context.meta
         for key, attribute in self._meta_attributes:
@@ -184,7 +184,7 @@ def order_error(chain: Sequence[Any], tracing: TracingMiddleware) -> MiddlewareS
     )
 
 
-def first_tracing_error(dm: DataManager) -> MiddlewareSetupException | None:
+def first_tracing_error(dm: DataManager[Any, Any]) -> MiddlewareSetupException | None:
     """The error for ``dm``'s registered TracingMiddleware not coming first, or None.
 
     Asks ``dm.get_middleware`` with a context that is never entered.

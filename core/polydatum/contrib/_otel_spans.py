@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.util.types import AttributeValue
 
-    from polydatum.context import DataAccessContext
+    from polydatum.context import Context as DataContext
 
 __all__ = [
     "CONTEXT_SPAN_NAME",
@@ -168,7 +168,7 @@ def end_with(
 # -- names and attributes -------------------------------------------------------------
 
 
-def span_name(context: DataAccessContext) -> str:
+def span_name(context: DataContext[Any, Any]) -> str:
     """The default name of a context's span, read when the span ends.
 
     A Celery task's name (meta ``task_name``); for a request (meta
