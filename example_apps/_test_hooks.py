@@ -60,7 +60,7 @@ class _AsyncFailingCommit(_FailingCommit):
         raise InjectedCommitFailure("commit failed on request")
 
 
-def install(dm: DataManager) -> None:
+def install(dm: DataManager[Any, Any]) -> None:
     """Swap ``dm``'s ``db`` resource for the failing-commit one and report the pool at exit."""
     resource = dm.get_resource("db")
     if isinstance(resource, AsyncConnectionResource):

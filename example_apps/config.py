@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 from functools import cache
+from typing import Any, TypeVar
 
 from polydatum import DataManager
 
 from .notes import User, build_async_data_manager, build_data_manager
+from .notes.async_services import AsyncNotesContext, AsyncNotesDal
+from .notes.services import NotesContext, NotesDal
 
 __all__ = [
     "CELERY_BROKER_URL_ENV",
@@ -82,14 +85,14 @@ def celery_queue() -> str:
 
 
 @cache
-def data_manager() -> DataManager:
+def data_manager() -> DataManager[NotesDal, NotesContext]:
     """Return this process's sync DataManager for ``database_url()`` (Flask, Django, worker)."""
     after_write = _count_words_later if broker_url() else None
     return with_test_hooks(build_data_manager(database_url(), after_write, database_pool_size()))
 
 
 @cache
-def async_data_manager() -> DataManager:
+def async_data_manager() -> DataManager[AsyncNotesDal, AsyncNotesContext]:
     """Return this process's async DataManager for ``database_url()`` (Starlette)."""
     after_write = _acount_words_later if broker_url() else None
     dm = build_async_data_manager(database_url(), after_write, database_pool_size())
@@ -116,7 +119,11 @@ def _acount_words_later(note_id: int, owner: User) -> None:
     count_words.apply_async_on_commit((note_id,), headers={USER_HEADER: owner.id})
 
 
-def with_test_hooks(dm: DataManager) -> DataManager:
+#: A DataManager of either kind.
+DM = TypeVar("DM", bound=DataManager[Any, Any])
+
+
+def with_test_hooks(dm: DM) -> DM:
     """Return ``dm``, with ``example_apps._test_hooks`` installed when ``$NOTES_TEST_HOOKS=1``."""
     if os.environ.get(TEST_HOOKS_ENV) == "1":  # never set outside the test suite
         from . import _test_hooks

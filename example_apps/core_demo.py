@@ -2,7 +2,8 @@
 
 Run: ``python example_apps/core_demo.py [path/to/notes.sqlite3]`` (default: a file in the
 system's temp folder). It creates a notes table, writes in one context, shows that a failing
-context rolls back, and reads everything back.
+context rolls back, and reads everything back. Typed throughout (docs/typing.md): ``Dal``
+declares the services, ``Ctx`` the resource and the type of ``meta.user``.
 """
 
 from __future__ import annotations
@@ -12,28 +13,42 @@ import sys
 import tempfile
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
-from polydatum import DataAccessContext, DataManager, NotFound, Service
+from polydatum import Context, DataManager, Layer, NotFound, Service
 
 
-class Notes(Service):
+class Ctx(Context["Dal", str]):
+    """A context of the demo: ``db`` is its SQLite connection, ``meta.user`` a user name."""
+
+    db: sqlite3.Connection
+
+
+class Note(TypedDict):
+    """A note as ``Notes.get`` gives it."""
+
+    id: int
+    owner: str
+    text: str
+
+
+class Notes(Service["Dal", Ctx]):
     """All data access for notes lives here, never in the caller."""
 
     def create(self, text: str) -> int:
         owner = self._ctx.meta.require("user")
-        cur: sqlite3.Cursor = self._ctx.db.execute(
-            "INSERT INTO notes (owner, text) VALUES (?, ?)", (owner, text)
-        )
+        cur = self._ctx.db.execute("INSERT INTO notes (owner, text) VALUES (?, ?)", (owner, text))
         assert cur.lastrowid is not None
         return cur.lastrowid
 
-    def get(self, note_id: int) -> dict[str, Any] | None:
-        row = self._ctx.db.execute(
+    def get(self, note_id: int) -> Note | None:
+        row: tuple[int, str, str] | None = self._ctx.db.execute(
             "SELECT id, owner, text FROM notes WHERE id = ? AND owner = ?",
             (note_id, self._ctx.meta.user),
         ).fetchone()
-        return dict(row) if row else None
+        if row is None:
+            return None
+        return {"id": row[0], "owner": row[1], "text": row[2]}
 
     def rename(self, note_id: int, text: str) -> None:
         if self.get(note_id) is None:
@@ -41,24 +56,30 @@ class Notes(Service):
         self._ctx.db.execute("UPDATE notes SET text = ? WHERE id = ?", (text, note_id))
 
     def mine(self) -> list[str]:
-        rows = self._ctx.db.execute(
+        cur = self._ctx.db.execute(
             "SELECT text FROM notes WHERE owner = ? ORDER BY id", (self._ctx.meta.user,)
         )
-        return [row["text"] for row in rows]
+        rows: list[tuple[str]] = cur.fetchall()
+        return [text for (text,) in rows]
 
 
-def build(path: Path) -> DataManager:
+class Dal(Layer):
+    """The demo's DAL: ``dal.notes``."""
+
+    notes: Notes
+
+
+def build(path: Path) -> DataManager[Dal, Ctx]:
     """Wire a DataManager: a lazily opened SQLite connection and one transaction per context."""
 
-    def db(ctx: DataAccessContext) -> Generator[sqlite3.Connection, None, None]:
+    def db(ctx: Ctx) -> Generator[sqlite3.Connection, None, None]:
         conn = sqlite3.connect(path)  # opens a transaction before the first write
-        conn.row_factory = sqlite3.Row
         try:
             yield conn
         finally:
             conn.close()
 
-    def transaction(ctx: DataAccessContext) -> Generator[None, None, None]:
+    def transaction(ctx: Ctx) -> Generator[None, None, None]:
         try:
             yield
         except BaseException:
@@ -68,7 +89,7 @@ def build(path: Path) -> DataManager:
         if "db" in ctx and ctx.db.in_transaction:
             ctx.db.commit()  # a failing commit propagates to the caller
 
-    dm = DataManager()
+    dm = DataManager(dal_class=Dal, context_class=Ctx)
     dm.register_resources(db=db)
     dm.register_context_middleware(transaction)
     dm.register_services(notes=Notes())

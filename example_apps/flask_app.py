@@ -7,8 +7,6 @@ in JSON by the app's error handler.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Flask, request
 from flask_datum import Datum, get_dal
 from polydatum import DataManager, ServiceError
@@ -16,10 +14,14 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTo
 
 from . import config
 from .notes import MAX_BODY_BYTES, body_too_large, error_response, user_meta
+from .notes.services import NotesContext, NotesDal
+from .notes.statements import NoteJson, NotesPage
 
 __all__ = ["create_app", "notes"]
 
-Reply = tuple[Any, int] | tuple[Any, int, dict[str, str]]
+#: A view's JSON (or empty) body, its status and, for errors, headers.
+Body = NoteJson | NotesPage | dict[str, str] | str
+Reply = tuple[Body, int] | tuple[Body, int, dict[str, str]]
 
 notes = Blueprint("notes", __name__)
 
@@ -27,31 +29,34 @@ notes = Blueprint("notes", __name__)
 @notes.post("/notes")
 def create_note() -> Reply:
     """``POST /notes``: create a note from the JSON body."""
-    return get_dal().notes.create(request.get_data()), 201
+    return get_dal(request, NotesDal).notes.create(request.get_data()), 201
 
 
 @notes.get("/notes")
 def list_notes() -> Reply:
     """``GET /notes?after=&limit=``: a page of the user's notes."""
-    return get_dal().notes.list(request.args.get("after"), request.args.get("limit")), 200
+    page = get_dal(request, NotesDal).notes.list(
+        request.args.get("after"), request.args.get("limit")
+    )
+    return page, 200
 
 
 @notes.get("/notes/<note_id>")
 def read_note(note_id: str) -> Reply:
     """``GET /notes/{id}``."""
-    return get_dal().notes.read(note_id), 200
+    return get_dal(request, NotesDal).notes.read(note_id), 200
 
 
 @notes.put("/notes/<note_id>")
 def update_note(note_id: str) -> Reply:
     """``PUT /notes/{id}``: replace its title and body."""
-    return get_dal().notes.update(note_id, request.get_data()), 200
+    return get_dal(request, NotesDal).notes.update(note_id, request.get_data()), 200
 
 
 @notes.delete("/notes/<note_id>")
 def delete_note(note_id: str) -> Reply:
     """``DELETE /notes/{id}``."""
-    get_dal().notes.delete(note_id)
+    get_dal(request, NotesDal).notes.delete(note_id)
     return "", 204
 
 
@@ -70,7 +75,7 @@ def http_error(exc: HTTPException) -> Reply:
     return {"error": exc.name}, exc.code or 500
 
 
-def create_app(data_manager: DataManager | None = None) -> Flask:
+def create_app(data_manager: DataManager[NotesDal, NotesContext] | None = None) -> Flask:
     """Return the app, on ``data_manager`` or the one ``$DATABASE_URL`` names."""
     dm = data_manager or config.data_manager()
     dal = dm.get_dal()

@@ -8,9 +8,7 @@ transaction rolls back) and is answered in JSON by the app's handler.
 
 from __future__ import annotations
 
-from typing import Any
-
-from polydatum import DataManager, ServiceError
+from polydatum import DataManager, ServiceError, lazy
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -22,6 +20,7 @@ from starlette_datum import DatumMiddleware, get_dal
 from . import config
 from .bodies import read_limited
 from .notes import MAX_BODY_BYTES, async_user_meta, body_too_large, error_response
+from .notes.async_services import AsyncNotesContext, AsyncNotesDal
 
 __all__ = ["create_app"]
 
@@ -33,7 +32,7 @@ async def read_body(request: Request) -> bytes:
 
 async def notes(request: Request) -> Response:
     """``GET /notes`` (``?after=&limit=``) and ``POST /notes``."""
-    dal = get_dal(request)
+    dal = get_dal(request, AsyncNotesDal)
     if request.method == "POST":
         return JSONResponse(await dal.notes.create(await read_body(request)), status_code=201)
     query = request.query_params
@@ -42,7 +41,8 @@ async def notes(request: Request) -> Response:
 
 async def note(request: Request) -> Response:
     """``GET``, ``PUT`` and ``DELETE /notes/{id}``."""
-    dal, note_id = get_dal(request), request.path_params["note_id"]
+    dal = get_dal(request, AsyncNotesDal)
+    note_id: str = request.path_params["note_id"]
     if request.method == "PUT":
         return JSONResponse(await dal.notes.update(note_id, await read_body(request)))
     if request.method == "DELETE":
@@ -69,12 +69,14 @@ async def server_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": "Internal Server Error"}, status_code=500)
 
 
-def create_app(data_manager: DataManager | None = None) -> Starlette:
+def create_app(
+    data_manager: DataManager[AsyncNotesDal, AsyncNotesContext] | None = None,
+) -> Starlette:
     """Return the app, on ``data_manager`` or the one ``$DATABASE_URL`` names."""
     dm = data_manager or config.async_data_manager()
     dal = dm.get_dal()
 
-    def meta(request: HTTPConnection) -> dict[str, Any]:
+    def meta(request: HTTPConnection) -> dict[str, lazy]:
         return async_user_meta(dal, request.headers.get("authorization"))
 
     return Starlette(

@@ -57,6 +57,31 @@ datum = Datum(data_manager=dm)
 plugins = (get_dal, DatumMiddleware)
 """
 
+# A typed app's module (polydatum alone: the build environment has no web framework).
+TYPED_MODULE = """\
+from __future__ import annotations
+
+from typing import assert_type
+
+from polydatum import DataManager, Layer, Service
+
+
+class Notes(Service["Dal"]):
+    def title(self, note_id: int) -> str:
+        return f"note {note_id}"
+
+
+class Dal(Layer):
+    notes: Notes
+
+
+dm = DataManager(dal_class=Dal)
+dm.register_services(notes=Notes())
+with dm.dal() as dal:
+    assert_type(dal.notes, Notes)
+    title: str = dal.notes.title(1)
+"""
+
 
 def _pip(python: Path, *args: str) -> None:
     """Run this environment's pip on the environment of ``python`` (which has no pip)."""
@@ -144,10 +169,16 @@ def test_metadata_names_the_project_urls_and_python_versions(wheel: zipfile.ZipF
 def test_editable_install_gives_type_checkers_the_packages(
     build_python: Path, tmp_path: Path
 ) -> None:
-    """After ``pip install -e .``, mypy --strict finds the four packages' types in the checkout."""
+    """After ``pip install -e .``, mypy --strict and pyright find the packages' types there."""
     _pip(build_python, "install", "--no-deps", "--no-build-isolation", "-e", str(ROOT))
     (tmp_path / "app.py").write_text(USER_MODULE)
+    (tmp_path / "typed.py").write_text(TYPED_MODULE)
     command = [sys.executable, "-m", "mypy", "--strict", "--config-file=", "--cache-dir=/dev/null"]
-    command += ["--python-executable", str(build_python), "app.py"]
+    command += ["--python-executable", str(build_python), "app.py", "typed.py"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # pyright (strict) finds them too, through the same plain .pth file.
+    (tmp_path / "pyrightconfig.json").write_text('{"typeCheckingMode": "strict"}')
+    command = [sys.executable, "-m", "pyright", "--pythonpath", str(build_python), "typed.py"]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr

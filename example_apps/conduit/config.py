@@ -15,6 +15,7 @@ from polydatum import DataManager
 from example_apps import config as shared
 
 from .security import secret_key
+from .services import ConduitContext, ConduitDal
 from .wiring import build_data_manager, prepare_database
 
 __all__ = ["DEFAULT_DATABASE_URL", "data_manager", "database_url"]
@@ -29,7 +30,7 @@ def database_url() -> str:
 
 
 @cache
-def data_manager() -> DataManager:
+def data_manager() -> DataManager[ConduitDal, ConduitContext]:
     """Return this process's DataManager; create the tables first if needed.
 
     Raises:

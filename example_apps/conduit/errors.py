@@ -6,8 +6,6 @@ Every error answer has the spec's shape (``GenericErrorModel``):
 
 from __future__ import annotations
 
-from typing import Any
-
 from polydatum import NotFound, ServiceError
 
 __all__ = [
@@ -45,12 +43,12 @@ class Unprocessable(ServiceError):
     code = 422
 
 
-def error_body(*messages: str) -> dict[str, Any]:
+def error_body(*messages: str) -> dict[str, object]:
     """Return the spec's error body carrying ``messages``."""
     return {"errors": {"body": list(messages)}}
 
 
-def error_response(exc: ServiceError) -> tuple[int, dict[str, Any], dict[str, str]]:
+def error_response(exc: ServiceError) -> tuple[int, dict[str, object], dict[str, str]]:
     """Return ``(status, JSON body, headers)`` for ``exc``: what every app answers.
 
     Each argument of the error is one message (``Unprocessable("username has

@@ -21,13 +21,14 @@ from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette_datum import DatumMiddleware
-from starlette_datum.fastapi import DAL
+from starlette_datum.fastapi import dal_dependency
 
 from example_apps.bodies import read_limited
 
 from . import config
 from .api import PREFIX, ROUTES, Call, Reply, Route
 from .errors import error_body, error_response
+from .services import ConduitContext, ConduitDal
 from .validation import MAX_BODY_BYTES, body_too_large
 from .wiring import user_meta
 
@@ -40,6 +41,8 @@ async def read_body(request: Request) -> bytes:
 
 
 Body = Annotated[bytes, Depends(read_body)]
+#: The request's DAL, a ``ConduitDal``.
+DAL = Annotated[ConduitDal, Depends(dal_dependency)]
 
 
 def _respond(reply: Reply) -> Response:
@@ -78,7 +81,7 @@ async def error(request: Request, exc: Exception) -> Response:
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def create_app(data_manager: DataManager | None = None) -> FastAPI:
+def create_app(data_manager: DataManager[ConduitDal, ConduitContext] | None = None) -> FastAPI:
     """Return the app, on ``data_manager`` or the one the environment configures."""
     dm = data_manager or config.data_manager()
     dal = dm.get_dal()

@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from . import config
 from .api import PREFIX, ROUTES, Call, Route
 from .errors import error_body, error_response
+from .services import ConduitContext, ConduitDal
 from .validation import MAX_BODY_BYTES, body_too_large
 from .wiring import user_meta
 
@@ -31,7 +32,7 @@ FlaskReply = tuple[Any, int] | tuple[Any, int, dict[str, str]]
 def _view(route: Route) -> Callable[..., FlaskReply]:
     def view(**params: str) -> FlaskReply:
         body = request.get_data() if route.body else b""
-        status, reply = route.answer(get_dal(), Call(params, request.args, body))
+        status, reply = route.answer(get_dal(request, ConduitDal), Call(params, request.args, body))
         return ("" if reply is None else reply), status
 
     view.__name__ = route.endpoint.__name__
@@ -52,7 +53,7 @@ def error(exc: ServiceError | HTTPException) -> FlaskReply:
     return error_body(exc.name), exc.code or 500
 
 
-def create_app(data_manager: DataManager | None = None) -> Flask:
+def create_app(data_manager: DataManager[ConduitDal, ConduitContext] | None = None) -> Flask:
     """Return the app, on ``data_manager`` or the one the environment configures."""
     dm = data_manager or config.data_manager()
     dal = dm.get_dal()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from .models import Article, ArticlePage, Comment, Profile, User
 
@@ -16,22 +15,22 @@ def timestamp(moment: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
-def user(found: User) -> dict[str, Any]:
+def user(found: User) -> dict[str, object]:
     """``{"user": {...}}``: the logged-in user, with their token."""
     fields = ("email", "token", "username", "bio", "image")
     return {"user": {name: getattr(found, name) for name in fields}}
 
 
-def _profile(found: Profile) -> dict[str, Any]:
+def _profile(found: Profile) -> dict[str, object]:
     return found._asdict()
 
 
-def profile(found: Profile) -> dict[str, Any]:
+def profile(found: Profile) -> dict[str, object]:
     """``{"profile": {"username", "bio", "image", "following"}}``."""
     return {"profile": _profile(found)}
 
 
-def _article(found: Article) -> dict[str, Any]:
+def _article(found: Article) -> dict[str, object]:
     fields = {
         "slug": found.slug,
         "title": found.title,
@@ -48,17 +47,17 @@ def _article(found: Article) -> dict[str, Any]:
     return fields
 
 
-def article(found: Article) -> dict[str, Any]:
+def article(found: Article) -> dict[str, object]:
     """``{"article": {...}}``."""
     return {"article": _article(found)}
 
 
-def articles(page: ArticlePage) -> dict[str, Any]:
+def articles(page: ArticlePage) -> dict[str, object]:
     """``{"articles": [...], "articlesCount": n}`` (the items without their bodies)."""
     return {"articles": [_article(item) for item in page.articles], "articlesCount": page.total}
 
 
-def _comment(found: Comment) -> dict[str, Any]:
+def _comment(found: Comment) -> dict[str, object]:
     return {
         "id": found.id,
         "createdAt": timestamp(found.created_at),
@@ -68,16 +67,16 @@ def _comment(found: Comment) -> dict[str, Any]:
     }
 
 
-def comment(found: Comment) -> dict[str, Any]:
+def comment(found: Comment) -> dict[str, object]:
     """``{"comment": {...}}``."""
     return {"comment": _comment(found)}
 
 
-def comments(found: list[Comment]) -> dict[str, Any]:
+def comments(found: list[Comment]) -> dict[str, object]:
     """``{"comments": [...]}``."""
     return {"comments": [_comment(item) for item in found]}
 
 
-def tags(names: list[str]) -> dict[str, Any]:
+def tags(names: list[str]) -> dict[str, object]:
     """``{"tags": [...]}``."""
     return {"tags": names}

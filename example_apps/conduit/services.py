@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from polydatum import NotFound, Service
+from polydatum import Context, Layer, NotFound, Service
 from sqlalchemy import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
@@ -41,19 +41,33 @@ from .validation import (
     is_username,
 )
 
-__all__ = ["Articles", "Comments", "ConduitService", "Profiles", "Tags", "Users"]
+__all__ = [
+    "Articles",
+    "Comments",
+    "ConduitContext",
+    "ConduitDal",
+    "ConduitService",
+    "Profiles",
+    "Tags",
+    "Users",
+]
 
 _SCHEMES = ("token", "bearer")  # the spec's "Token <jwt>"; "Bearer <jwt>" works too
 _LOGIN_AGAIN = "log in again (POST /api/users/login)"
 
 
-class ConduitService(Service):
+class ConduitContext(Context["ConduitDal", User | None]):
+    """A Conduit context: ``db`` is the request's connection, ``meta.user`` the reader."""
+
+    db: Connection
+
+
+class ConduitService(Service["ConduitDal", ConduitContext]):
     """What every Conduit service reads: the connection and the reader."""
 
     @property
     def _db(self) -> Connection:
-        db: Connection = self._ctx.db
-        return db
+        return self._ctx.db
 
     def _reader(self) -> User | None:
         """The logged-in user, or None (a bad token raises ``Unauthorized`` from here)."""
@@ -403,3 +417,13 @@ class Tags(ConduitService):
     def list(self) -> list[str]:
         """Return the names of the tags in use, by name."""
         return list(self._db.execute(sql.used_tags()).scalars())
+
+
+class ConduitDal(Layer):
+    """The Conduit DAL: every web app's endpoints call these services."""
+
+    users: Users
+    profiles: Profiles
+    articles: Articles
+    comments: Comments
+    tags: Tags

@@ -7,16 +7,14 @@ is one transaction) and the services, every web app's the same.
 
 from __future__ import annotations
 
-from typing import Any
-
-from polydatum import DataAccessLayer, DataManager, lazy
+from polydatum import DataManager, lazy
 from polydatum.contrib.sqlalchemy import ConnectionResource, TransactionMiddleware
 
 from example_apps.engines import make_engine, temporary_engine
 
 from .schema import create_schema
 from .security import ConfigurationError, Tokens
-from .services import Articles, Comments, Profiles, Tags, Users
+from .services import Articles, Comments, ConduitContext, ConduitDal, Profiles, Tags, Users
 
 __all__ = ["DIALECTS", "build_data_manager", "prepare_database", "user_meta"]
 
@@ -24,7 +22,9 @@ __all__ = ["DIALECTS", "build_data_manager", "prepare_database", "user_meta"]
 DIALECTS = ("sqlite", "postgresql")
 
 
-def build_data_manager(url: str, secret: str, pool_size: int | None = None) -> DataManager:
+def build_data_manager(
+    url: str, secret: str, pool_size: int | None = None
+) -> DataManager[ConduitDal, ConduitContext]:
     """Return the DataManager of the Conduit domain on ``url``, signing tokens with ``secret``.
 
     Raises:
@@ -36,7 +36,7 @@ def build_data_manager(url: str, secret: str, pool_size: int | None = None) -> D
             f"Conduit runs on SQLite or PostgreSQL; {engine.dialect.name} was given "
             "($DATABASE_URL / --database-url)."
         )
-    dm = DataManager()
+    dm = DataManager(dal_class=ConduitDal, context_class=ConduitContext)
     dm.register_resources(db=ConnectionResource(engine))
     dm.register_context_middleware(TransactionMiddleware("db"))
     dm.register_services(
@@ -49,7 +49,7 @@ def build_data_manager(url: str, secret: str, pool_size: int | None = None) -> D
     return dm
 
 
-def user_meta(dal: DataAccessLayer, authorization: str | None) -> dict[str, Any]:
+def user_meta(dal: ConduitDal, authorization: str | None) -> dict[str, lazy]:
     """Return a request's meta: ``user``, loaded from its token when a service first reads it.
 
     The user is looked up on the request's connection, in its transaction; a

@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.http import HttpRequest, JsonResponse
 from django.utils.deprecation import MiddlewareMixin
-from django_datum import get_data_manager
-from polydatum import ServiceError
+from django_datum import get_dal
+from polydatum import ServiceError, lazy
 
-from example_apps.notes import user_meta
+from example_apps.notes.services import NotesDal
+from example_apps.notes.statements import User
 
 from .errors import json_error
 
 __all__ = ["ServiceErrorMiddleware", "request_meta"]
 
 
-def request_meta(request: HttpRequest) -> dict[str, Any]:
-    """``DATUM["META"]``: the user, loaded from the Bearer token when a service reads it."""
-    return user_meta(get_data_manager().get_dal(), request.headers.get("Authorization"))
+def request_meta(request: HttpRequest) -> dict[str, lazy]:
+    """``DATUM["META"]``: the user, loaded from the Bearer token when a service reads it.
+
+    Loaded in the request's context (on its connection, in its transaction),
+    through the request's DAL; a request that never reads ``meta.user`` never
+    looks it up.
+    """
+    authorization = request.headers.get("Authorization")
+
+    def load() -> User:
+        return get_dal(request, NotesDal).users.authenticate(authorization)
+
+    return {"user": lazy(load)}
 
 
 class ServiceErrorMiddleware(MiddlewareMixin):

@@ -12,9 +12,10 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django_datum import get_dal
+from django_datum import DatumHttpRequest
 
 from example_apps.notes import body_too_large
+from example_apps.notes.services import NotesDal
 
 View = Callable[..., HttpResponse]
 
@@ -47,9 +48,9 @@ def _body(request: HttpRequest) -> bytes:
 
 
 @allow_methods(["GET", "POST"])
-def notes(request: HttpRequest) -> HttpResponse:
+def notes(request: DatumHttpRequest[NotesDal]) -> HttpResponse:
     """``GET /notes`` (``?after=&limit=``) and ``POST /notes``."""
-    dal = get_dal(request)  # request.dal, typed
+    dal = request.dal  # a NotesDal
     if request.method == "POST":
         return JsonResponse(dal.notes.create(_body(request)), status=201)
     query = request.GET
@@ -57,9 +58,9 @@ def notes(request: HttpRequest) -> HttpResponse:
 
 
 @allow_methods(["GET", "PUT", "DELETE"])
-def note(request: HttpRequest, note_id: str) -> HttpResponse:
+def note(request: DatumHttpRequest[NotesDal], note_id: str) -> HttpResponse:
     """``GET``, ``PUT`` and ``DELETE /notes/{id}``."""
-    dal = get_dal(request)
+    dal = request.dal
     if request.method == "PUT":
         return JsonResponse(dal.notes.update(note_id, _body(request)))
     if request.method == "DELETE":

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from polydatum import NotFound, ServiceError
 
 __all__ = [
@@ -33,7 +31,7 @@ class PayloadTooLarge(ServiceError):
     code = 413
 
 
-def error_response(exc: ServiceError) -> tuple[int, dict[str, Any], dict[str, str]]:
+def error_response(exc: ServiceError) -> tuple[int, dict[str, str], dict[str, str]]:
     """Return ``(status, JSON body, headers)`` for ``exc``: what every app answers.
 
     The body is ``{"error": message}``; a 401 also gets ``WWW-Authenticate: Bearer``.

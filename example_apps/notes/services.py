@@ -11,23 +11,47 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from typing import Any
 
-from polydatum import NotFound, Service
+from polydatum import Context, Layer, NotFound, Service
 from sqlalchemy import Connection
 
 from . import statements as sql
 from .errors import Unauthorized
-from .statements import User
+from .statements import NoteJson, NotesPage, User
 from .validation import parse_bearer, parse_note, parse_note_id, parse_page
 
-__all__ = ["AfterWrite", "Notes", "Users", "new_token", "not_found", "require_user", "word_count"]
+__all__ = [
+    "AfterWrite",
+    "Notes",
+    "NotesContext",
+    "NotesDal",
+    "NotesService",
+    "Users",
+    "new_token",
+    "not_found",
+    "require_user",
+    "word_count",
+]
 
 #: Called with a note's id and owner after a service wrote it, inside the request's context.
 AfterWrite = Callable[[int, User], None]
 
 
-def require_user(user: object) -> User:
+class NotesContext(Context["NotesDal", User | None]):
+    """A context of the sync notes DataManager: ``db`` is the request's connection.
+
+    ``meta.user`` is the authenticated user (loaded from the request's token on
+    first read; in a task, from the id it carried), or None.
+    """
+
+    db: Connection
+
+
+class NotesService(Service["NotesDal", NotesContext]):
+    """What every sync notes service reads: ``self._dal`` and ``self._ctx``, typed."""
+
+
+def require_user(user: User | None) -> User:
     """Return ``user`` (``meta.user``) or raise ``Unauthorized`` if the context has none."""
     if not isinstance(user, User):
         raise Unauthorized("This action needs an authenticated user.")
@@ -49,7 +73,7 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-class Users(Service):
+class Users(NotesService):
     """Users and their API tokens."""
 
     def authenticate(self, authorization: str | None) -> User:
@@ -59,8 +83,7 @@ class Users(Service):
             Unauthorized: no Bearer token, or an unknown one.
         """
         token = parse_bearer(authorization)
-        db: Connection = self._ctx.db
-        row = db.execute(sql.user_by_token(token)).first()
+        row = self._ctx.db.execute(sql.user_by_token(token)).first()
         if row is None:
             raise Unauthorized("Unknown token: ask for a new one (python -m example_apps token).")
         return User._make(row)
@@ -72,7 +95,7 @@ class Users(Service):
 
     def issue_token(self, name: str) -> str:
         """Return a new token for user ``name``, creating the user if needed."""
-        db: Connection = self._ctx.db
+        db = self._ctx.db
         user_id: int | None = db.execute(sql.find_user(name)).scalar_one_or_none()
         if user_id is None:
             user_id = db.execute(sql.insert_user(name)).scalar_one()
@@ -82,7 +105,7 @@ class Users(Service):
         return token
 
 
-class Notes(Service):
+class Notes(NotesService):
     """The authenticated user's notes; other users' notes do not exist for them.
 
     ``after_write(note_id, owner)``, if given, is called after a note was
@@ -94,20 +117,20 @@ class Notes(Service):
         super().__init__()
         self._after_write = after_write
 
-    def list(self, after: str | None = None, limit: str | None = None) -> dict[str, Any]:
+    def list(self, after: str | None = None, limit: str | None = None) -> NotesPage:
         """Return ``{"notes": [...]}``: a page of the user's notes, oldest first."""
         user = require_user(self._ctx.meta.user)
         rows = self._db.execute(sql.list_notes(user, parse_page(after, limit))).mappings()
         return {"notes": [sql.note_json(row) for row in rows]}
 
-    def create(self, body: bytes) -> dict[str, Any]:
+    def create(self, body: bytes) -> NoteJson:
         """Create a note from a JSON body and return it."""
         user = require_user(self._ctx.meta.user)
         row = self._db.execute(sql.create_note(user, parse_note(body))).mappings().one()
         self._written(row["id"], user)
         return sql.note_json(row)
 
-    def read(self, note_id: str) -> dict[str, Any]:
+    def read(self, note_id: str) -> NoteJson:
         """Return note ``note_id``; ``NotFound`` unless the user owns it."""
         user = require_user(self._ctx.meta.user)
         number = parse_note_id(note_id)
@@ -116,7 +139,7 @@ class Notes(Service):
             raise not_found(number)
         return sql.note_json(row)
 
-    def update(self, note_id: str, body: bytes) -> dict[str, Any]:
+    def update(self, note_id: str, body: bytes) -> NoteJson:
         """Replace note ``note_id``'s title and body from a JSON body and return it."""
         user = require_user(self._ctx.meta.user)
         number, note = parse_note_id(note_id), parse_note(body)
@@ -153,5 +176,11 @@ class Notes(Service):
 
     @property
     def _db(self) -> Connection:
-        db: Connection = self._ctx.db
-        return db
+        return self._ctx.db
+
+
+class NotesDal(Layer):
+    """The sync notes DAL: ``dal.users`` and ``dal.notes``."""
+
+    users: Users
+    notes: Notes

@@ -8,7 +8,7 @@ owner: another user's note is simply not found.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, NamedTuple
+from typing import NamedTuple, TypedDict
 
 from sqlalchemy import Executable, RowMapping, delete, insert, select, update
 
@@ -16,6 +16,8 @@ from .schema import api_tokens, notes, users
 from .validation import NoteInput, Page
 
 __all__ = [
+    "NoteJson",
+    "NotesPage",
     "User",
     "create_note",
     "delete_note",
@@ -129,6 +131,22 @@ def delete_note(owner: User, note_id: int) -> Executable:
     )
 
 
-def note_json(row: RowMapping) -> dict[str, Any]:
+class NoteJson(TypedDict):
+    """A note as the API answers it."""
+
+    id: int
+    title: str
+    body: str
+    #: Counted by the ``count_words`` task; None until it ran.
+    words: int | None
+
+
+class NotesPage(TypedDict):
+    """A page of notes: ``GET /notes``."""
+
+    notes: list[NoteJson]
+
+
+def note_json(row: RowMapping) -> NoteJson:
     """Return the JSON form of a note row: ``{"id", "title", "body", "words"}``."""
     return {"id": row["id"], "title": row["title"], "body": row["body"], "words": row["words"]}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from polydatum import DataAccessLayer, DataManager, lazy
+from polydatum import DataManager, lazy
 from polydatum.contrib.sqlalchemy import (
     AsyncConnectionResource,
     AsyncTransactionMiddleware,
@@ -24,9 +24,10 @@ from polydatum.contrib.sqlalchemy import (
 
 from example_apps.engines import make_async_engine, make_engine
 
-from .async_services import AsyncNotes, AsyncUsers
+from .async_services import AsyncNotes, AsyncNotesContext, AsyncNotesDal, AsyncUsers
 from .schema import create_schema
-from .services import AfterWrite, Notes, Users
+from .services import AfterWrite, Notes, NotesContext, NotesDal, Users
+from .statements import User
 
 __all__ = [
     "async_user_meta",
@@ -42,9 +43,9 @@ __all__ = [
 
 def build_data_manager(
     url: str, after_write: AfterWrite | None = None, pool_size: int | None = None
-) -> DataManager:
+) -> DataManager[NotesDal, NotesContext]:
     """Return the sync DataManager of the notes domain (Flask, Django, the worker, scripts)."""
-    dm = DataManager()
+    dm = DataManager(dal_class=NotesDal, context_class=NotesContext)
     dm.register_resources(db=ConnectionResource(make_engine(url, pool_size)))
     dm.register_context_middleware(*_middleware(TransactionMiddleware("db"), after_write))
     dm.register_services(users=Users(), notes=Notes(after_write))
@@ -53,9 +54,9 @@ def build_data_manager(
 
 def build_async_data_manager(
     url: str, after_write: AfterWrite | None = None, pool_size: int | None = None
-) -> DataManager:
+) -> DataManager[AsyncNotesDal, AsyncNotesContext]:
     """Return the async DataManager of the notes domain (Starlette); use ``async with``."""
-    dm = DataManager()
+    dm = DataManager(dal_class=AsyncNotesDal, context_class=AsyncNotesContext)
     dm.register_resources(db=AsyncConnectionResource(make_async_engine(url, pool_size)))
     dm.register_context_middleware(*_middleware(AsyncTransactionMiddleware("db"), after_write))
     dm.register_services(users=AsyncUsers(), notes=AsyncNotes(after_write))
@@ -71,7 +72,7 @@ def _middleware(transaction: Any, after_write: AfterWrite | None) -> list[Any]:
     return [OnCommitMiddleware(), transaction]
 
 
-def user_meta(dal: DataAccessLayer, authorization: str | None) -> dict[str, Any]:
+def user_meta(dal: NotesDal, authorization: str | None) -> dict[str, lazy]:
     """Return a request's meta: ``user``, loaded from its token when a service first reads it.
 
     The lookup runs in the request's context, on its connection and in its
@@ -80,13 +81,13 @@ def user_meta(dal: DataAccessLayer, authorization: str | None) -> dict[str, Any]
     return {"user": lazy(lambda: dal.users.authenticate(authorization))}
 
 
-def async_user_meta(dal: DataAccessLayer, authorization: str | None) -> dict[str, Any]:
+def async_user_meta(dal: AsyncNotesDal, authorization: str | None) -> dict[str, lazy]:
     """Async twin of :func:`user_meta`: services read ``await self._ctx.meta.aget("user")``."""
 
-    def refuse() -> Any:
+    def refuse() -> User:
         raise RuntimeError('Async services read the user with await self._ctx.meta.aget("user").')
 
-    async def load() -> Any:
+    async def load() -> User:
         return await dal.users.authenticate(authorization)
 
     return {"user": lazy(refuse, load)}
@@ -106,7 +107,7 @@ def issue_token(url: str, name: str) -> str:
     dm = build_data_manager(url)
     try:
         with dm.dal() as dal:
-            token: str = dal.users.issue_token(name)
+            token = dal.users.issue_token(name)
     finally:
         dm.get_resource("db").engine.dispose()  # type: ignore[union-attr]
     return token

@@ -10,8 +10,9 @@ for it::
     dal.nottes
 
 Any other error, or an expected one not reported, fails. Every Python example of
-docs/typing.md (each program and each continuation, as tests/test_readme.py runs
-them) is checked the same way and must have no error at all. The case files that
+docs/typing.md and of the README's Typing section (each program and each
+continuation, as tests/test_readme.py runs them) is checked the same way and must
+have no error at all. The case files that
 are not ``errors_*`` also run, so what they annotate works.
 """
 
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_readme import BLOCKS, ROOT
+from tests.test_readme import BLOCKS, ROOT, Block
 
 HERE = Path(__file__).parent
 CASES = sorted((HERE / "cases").glob("*.py"))
@@ -57,14 +58,23 @@ def _expected(files: list[Path]) -> dict[str, Errors]:
     return expected
 
 
+def _typing_section(block: Block) -> bool:
+    """Whether ``block`` is on docs/typing.md or under the README's Typing heading."""
+    if block.page == TYPING_PAGE:
+        return True
+    heading = block.page.read_text().splitlines()[block.section - 1] if block.section else ""
+    return block.page == ROOT / "README.md" and heading == "### Typing"
+
+
 def _doc_units() -> dict[str, str]:
-    """docs/typing.md's programs, each as the file a reader runs: name -> source."""
+    """The typing docs' programs, each as the file a reader runs: name -> source."""
     units: dict[str, str] = {}
     for block in BLOCKS:
-        if block.page != TYPING_PAGE or block.unit is None:
+        if block.unit is None or not _typing_section(block):
             continue
-        assert not block.unit.files, f"{block.id}: keep docs/typing.md to programs"
-        units[f"docs_typing_{block.line}.py"] = "\n\n".join(block.unit.script)
+        assert not block.unit.files, f"{block.id}: keep the typing docs to programs"
+        name = block.id.replace("/", "_").replace(":", "_").lower()
+        units[f"{name}.py"] = "\n\n".join(block.unit.script)
     return units
 
 
@@ -141,7 +151,9 @@ def test_cases_cover_each_kind_of_mistake() -> None:
 
 def test_docs_typing_page_has_a_program_per_framework() -> None:
     """docs/typing.md shows (so the suite checks) the core, Flask, Django, Starlette, FastAPI."""
-    sources = "\n".join(_doc_units().values())
+    units = _doc_units()
+    assert any(name.startswith("readme_") for name in units)  # the README's example too
+    sources = "\n".join(units.values())
     for module in ("flask_datum", "django_datum", "starlette_datum", "starlette_datum.fastapi"):
         assert f"from {module} import" in sources, module
 

@@ -9,16 +9,17 @@ transaction rolls back) and then ``ServiceErrorMiddleware`` (the answer).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.deprecation import MiddlewareMixin
-from django_datum import get_dal, get_data_manager
-from polydatum import ServiceError
+from django_datum import get_dal
+from polydatum import ServiceError, lazy
 
-from example_apps.conduit import Call, Route, body_too_large, error_response, user_meta
+from example_apps.conduit import Call, Route, body_too_large, error_response
 from example_apps.conduit.errors import error_body
+from example_apps.conduit.models import User
+from example_apps.conduit.services import ConduitDal
 
 __all__ = [
     "ServiceErrorMiddleware",
@@ -31,9 +32,19 @@ __all__ = [
 ]
 
 
-def request_meta(request: HttpRequest) -> dict[str, Any]:
-    """``DATUM["META"]``: the user, loaded from the token when a service reads it."""
-    return user_meta(get_data_manager().get_dal(), request.headers.get("Authorization"))
+def request_meta(request: HttpRequest) -> dict[str, lazy]:
+    """``DATUM["META"]``: the user, loaded from the token when a service reads it.
+
+    Loaded in the request's context (on its connection, in its transaction),
+    through the request's DAL; a request whose services never read
+    ``meta.user`` never decodes its token.
+    """
+    authorization = request.headers.get("Authorization")
+
+    def load() -> User | None:
+        return get_dal(request, ConduitDal).users.authenticate(authorization)
+
+    return {"user": lazy(load)}
 
 
 def _body(request: HttpRequest) -> bytes:
@@ -55,7 +66,7 @@ def view(routes: Iterable[Route]) -> Callable[..., HttpResponse]:
                 error_body("Method Not Allowed"), status=405, headers={"Allow": allowed}
             )
         body = _body(request) if route.body else b""
-        status, reply = route.answer(get_dal(request), Call(params, request.GET, body))
+        status, reply = route.answer(get_dal(request, ConduitDal), Call(params, request.GET, body))
         return HttpResponse(status=status) if reply is None else JsonResponse(reply, status=status)
 
     return path_view
