@@ -31,6 +31,9 @@ class Counter(Service[Dal, Ctx]):
     async def auser(self) -> User | None:
         user = await self._ctx.meta.aget("user")
         assert_type(user, User | None)
+        db = await self._ctx.aget("db", sqlite3.Connection)
+        assert_type(db, sqlite3.Connection)
+        assert_type(await self._ctx.aget("db"), Any)  # without a type: Any
         return user
 
 

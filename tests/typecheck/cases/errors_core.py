@@ -50,6 +50,11 @@ class Reports(AppService):
         # expect: mypy[return-value] pyright[reportReturnType]
         return self._dal.notes.create("x")  # returns an int, not a str
 
+    async def first(self) -> str:
+        db = await self._ctx.aget("db", sqlite3.Connection)
+        # expect: mypy[return-value] pyright[reportReturnType]
+        return db  # a Connection, not a str
+
 
 def legacy_middleware(ctx: DataAccessContext) -> Iterator[None]:
     yield
