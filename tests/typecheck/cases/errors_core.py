@@ -53,7 +53,7 @@ class Reports(AppService):
     async def first(self) -> str:
         db = await self._ctx.aget("db", sqlite3.Connection)
         # expect: mypy[return-value] pyright[reportReturnType]
-        return db  # a Connection, not a str
+        return db.total_changes  # the resource is typed: an int, not a str
 
 
 def legacy_middleware(ctx: DataAccessContext) -> Iterator[None]:
