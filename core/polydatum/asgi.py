@@ -92,7 +92,9 @@ class ASGIRequestScope(RequestScope):
         self.held: Message | None = None
         self.started = False
         self.close_error: BaseException | None = None
-        self.outer: BaseException | None = None
+        #: The exception being handled when the connection arrived (not the app's);
+        #: set by the middleware once the context is entered.
+        self.outer: BaseException | None
 
     async def send(self, message: Message) -> None:
         """The ``send`` the app gets: holds the response start, closes before the last body."""
@@ -317,12 +319,11 @@ class DatumMiddleware:
         if self.meta is None:
             # The Meta is built, meta.request too and meta.user read, only if a
             # service reads them.
+            # dm.context(meta, loaders, source): positional, as keywords cost a little more.
             if "user" in scope:
-                ctx = dm.context(
-                    {"user": scope["user"]}, loaders=self._with_user, source=(scope, receive, send)
-                )
+                ctx = dm.context({"user": scope["user"]}, self._with_user, (scope, receive, send))
             else:
-                ctx = dm.context(loaders=self._with_lazy_user, source=(scope, receive, send))
+                ctx = dm.context(None, self._with_lazy_user, (scope, receive, send))
         else:
             ctx = dm.context(await self._meta(scope, receive, send))
         request_scope = ASGIRequestScope(ctx, scope, send)

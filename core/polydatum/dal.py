@@ -31,7 +31,6 @@ __all__ = ["DataAccessLayer", "DataManager", "Layer", "Middleware"]
 Middleware = Callable[[CA], Any]
 
 _ids = itertools.count(1)
-_new = object.__new__
 
 
 class Layer:
@@ -228,7 +227,9 @@ class DataManager(Generic[D, C]):
         # ``DataManager[...]`` at run time (in a base class list, say), without typing.Generic.
         __class_getitem__ = classmethod(GenericAlias)
 
-    #: The class ``context()`` instantiates; override to customise contexts.
+    #: The class ``context()`` instantiates; override to customise contexts. Each
+    #: DataManager replaces it with a subclass of its own (its resources are
+    #: attributes there), which ``context()`` alone instantiates.
     context_class: type[DataAccessContext[Any, Any]] = DataAccessContext
 
     def __init__(
@@ -256,30 +257,32 @@ class DataManager(Generic[D, C]):
         # resource is an attribute that sets it up on first access.
         bases = _context_bases(context_class) if context_class else (self.context_class,)
         base = bases[0]
-        self.context_class = type(base.__name__, bases, {"__slots__": ()})
+        # context() makes its contexts with a plain call of this class, which sets
+        # nothing (object's __init__) and then sets what DataAccessContext.__init__
+        # would: a Python call less per request. Only when the class has no
+        # __init__ or __new__ of its own; DataAccessContext(dm, meta) still works.
+        plain = base.__init__ is DataAccessContext.__init__ and base.__new__ is object.__new__
+        namespace: dict[str, Any] = {"__slots__": ()}
+        if plain:
+            namespace["__init__"] = object.__init__
+        self.context_class = type(base.__name__, bases, namespace)
         for name in self._resource_manager.names():
             self._add_resource_attribute(name)
         # Resources registered on the registry later get their attribute too.
         users = self._resource_manager.__dict__.setdefault("_users", weakref.WeakSet())
         users.add(self)
-        # context() makes its contexts with object.__new__ and sets what __init__
-        # would (a Python call less per request), unless the context class has an
-        # __init__ (or a __new__) of its own.
-        cls = self.context_class
-        self._plain_context: type[DataAccessContext[Any, Any]] | None = None
-        if cls.__init__ is DataAccessContext.__init__ and cls.__new__ is object.__new__:
-            self._plain_context = cls
+        self._plain_context: Callable[[], Any] | None = self.context_class if plain else None
         # What context(loaders=...) makes, once it is first used (see _make_sourced_class).
-        self._sourced_class: type[DataAccessContext[Any, Any]] | None = None
+        self._sourced_class: Callable[[], Any] | None = None
 
-    def _make_sourced_class(self) -> type[DataAccessContext[Any, Any]]:
+    def _make_sourced_class(self) -> Callable[[], Any]:
         """The class of ``context(loaders=...)``'s contexts: the context class, meta made on read.
 
         ``ctx.meta`` is a slot, read at C speed by every context; a subclass is
         the one way to build the Meta on first read for these contexts alone.
         """
         base = self.context_class
-        self._sourced_class = type(
+        self._sourced_class = sourced = type(
             base.__name__,
             (base,),
             {
@@ -288,7 +291,7 @@ class DataManager(Generic[D, C]):
                 "__module__": base.__module__,
             },
         )
-        return self._sourced_class
+        return sourced
 
     def register_context_middleware(self, *middleware: Middleware[C]) -> None:
         """Add context middleware, in order of execution.
@@ -380,7 +383,7 @@ class DataManager(Generic[D, C]):
     def context(
         self,
         meta: Mapping[str, object] | Meta | None = None,
-        *,
+        # Not keyword-only: CPython finds keyword-only defaults in a dict, on every call.
         loaders: Mapping[str, Callable[[Any], object]] | None = None,
         source: Any = None,
     ) -> C:
@@ -414,7 +417,7 @@ class DataManager(Generic[D, C]):
                 )
             if cls is None:
                 return self.context_class(self, sourced_meta(loaders, source, meta))  # type: ignore[return-value]
-            ctx: Any = _new(self._sourced_class or self._make_sourced_class())
+            ctx: Any = (self._sourced_class or self._make_sourced_class())()
             ctx.data_manager = self
             ctx.dal = self._dal
             # ctx.meta is built from these on its first read (see DataAccessContext.meta).
@@ -424,7 +427,7 @@ class DataManager(Generic[D, C]):
         if cls is None:
             return self.context_class(self, meta)  # type: ignore[return-value]
         # DataAccessContext.__init__'s work, without its call: this runs once per request.
-        ctx = _new(cls)
+        ctx = cls()
         ctx.data_manager = self
         ctx.dal = self._dal
         if type(meta) is dict:

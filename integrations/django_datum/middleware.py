@@ -67,6 +67,30 @@ def build_meta(request: HttpRequest, config: DatumConfig) -> dict[str, Any]:
     return meta
 
 
+def _the_request(request: HttpRequest) -> HttpRequest:
+    return request
+
+
+def _load_user(request: HttpRequest) -> Any:
+    return getattr(request, "user", None)
+
+
+async def _aload_user(request: HttpRequest) -> Any:
+    auser = getattr(request, "auser", None)
+    return await auser() if auser is not None else None
+
+
+#: The meta of a request when ``META`` is not set, the same as ``build_meta``'s: one
+#: mapping shared by every request, each loader called with the request on first read.
+_LOADERS = {"request": _the_request, "user": lazy(_load_user, _aload_user)}
+
+
+def _request_scope(request: HttpRequest, config: DatumConfig) -> RequestScope:
+    if config.meta is None:
+        return RequestScope(config.data_manager, None, loaders=_LOADERS, source=request)
+    return RequestScope(config.data_manager, build_meta(request, config))
+
+
 #: The app's declared DAL class.
 D = TypeVar("D", bound=Layer)
 
@@ -159,7 +183,7 @@ class DatumMiddleware:
         if self._is_async:
             return self.__acall__(request)
         config = get_config()
-        scope = RequestScope(config.data_manager, build_meta(request, config))
+        scope = _request_scope(request, config)
         context = scope.open()
         attrs = request.__dict__
         attrs[DAL_ATTR] = context.dal
@@ -189,7 +213,7 @@ class DatumMiddleware:
     async def __acall__(self, request: HttpRequest) -> Any:
         """Async twin of ``__call__``; a cancelled request (disconnect) still closes."""
         config = get_config()
-        scope = RequestScope(config.data_manager, build_meta(request, config))
+        scope = _request_scope(request, config)
         context = await scope.aopen()
         attrs = request.__dict__
         attrs[DAL_ATTR] = context.dal

@@ -208,3 +208,18 @@ def test_a_data_manager_builds_one_context_class(dm: DataManager) -> None:
     first = type(dm.context(loaders={}, source=None))
     assert first.__bases__ == (dm.context_class,)
     assert type(dm.context(loaders={}, source=None)) is first
+
+
+@pytest.mark.anyio
+async def test_sourced_lazy_loader_takes_the_source_sync_and_async() -> None:
+    """A ``lazy`` among shared loaders gets the source, in ``get`` and in ``aget``."""
+
+    async def aload(source: str) -> str:
+        return f"async {source}"
+
+    loaders = {"user": lazy(lambda source: f"sync {source}", aload)}
+    assert sourced_meta(loaders, "ann").user == "sync ann"
+    meta = sourced_meta(loaders, "bob")
+    assert await meta.aget("user") == "async bob"
+    assert meta.user == "async bob"  # cached
+    assert list(loaders) == ["user"]  # shared: never changed
