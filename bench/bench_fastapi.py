@@ -40,11 +40,16 @@ def bare_app() -> tuple[ASGI, dict[str, Any]]:
     return app, {}
 
 
-def polydatum_app() -> tuple[ASGI, dict[str, Any]]:
-    """FastAPI + DatumMiddleware; the path operation takes ``dal: DAL``."""
+def polydatum_app(use_get_dal: bool = False) -> tuple[ASGI, dict[str, Any]]:
+    """FastAPI + DatumMiddleware; the path operation takes ``dal: DAL``.
+
+    With ``use_get_dal`` it takes ``request: Request`` and calls ``get_dal(request)``,
+    which skips FastAPI's dependency machinery.
+    """
     from polydatum import DataAccessContext, DataManager, Service
     from starlette.middleware import Middleware
-    from starlette_datum import DatumMiddleware
+    from starlette.requests import Request
+    from starlette_datum import DatumMiddleware, get_dal
     from starlette_datum.fastapi import DAL
 
     class Things(Service):
@@ -63,12 +68,26 @@ def polydatum_app() -> tuple[ASGI, dict[str, Any]]:
     dm.register_services(things=Things())
     app = FastAPI(middleware=[Middleware(DatumMiddleware, data_manager=dm)])
 
-    @app.get("/", response_class=PlainTextResponse)
-    async def endpoint(dal: DAL) -> str:
-        dal.things.ping()
-        return "ok"
+    if use_get_dal:
+
+        @app.get("/", response_class=PlainTextResponse)
+        async def get_dal_endpoint(request: Request) -> str:
+            get_dal(request).things.ping()
+            return "ok"
+
+    else:
+
+        @app.get("/", response_class=PlainTextResponse)
+        async def endpoint(dal: DAL) -> str:
+            dal.things.ping()
+            return "ok"
 
     return app, {}
+
+
+def polydatum_get_dal_app() -> tuple[ASGI, dict[str, Any]]:
+    """As ``polydatum_app``, the path operation taking ``request: Request`` and ``get_dal``."""
+    return polydatum_app(use_get_dal=True)
 
 
 def svcs_app() -> tuple[ASGI, dict[str, Any]]:
@@ -117,6 +136,7 @@ def dishka_app() -> tuple[ASGI, dict[str, Any]]:
 VARIANTS: dict[str, Callable[[], tuple[ASGI, dict[str, Any]]]] = {
     "bare FastAPI": bare_app,
     "+ polydatum (DAL)": polydatum_app,
+    "+ polydatum (get_dal)": polydatum_get_dal_app,
     "+ svcs": svcs_app,
     "+ dishka": dishka_app,
 }

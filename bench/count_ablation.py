@@ -11,8 +11,11 @@ lines is that part's cost:
   middleware, ``DatumMiddleware`` with an endpoint that does not use it, the
   DAL reached with ``get_dal``, a service call setting up a resource, and the
   DAL reached with ``request.state.dal`` instead.
+- fastapi: bare FastAPI, an async dependency that does nothing (FastAPI's own
+  cost of a dependency), ``DatumMiddleware``, then the ``DAL`` dependency in
+  its place with a service call setting up a resource.
 
-Run: ``.venv/bin/python bench/count_ablation.py [--baseline DIR] [core|starlette]``
+Run: ``.venv/bin/python bench/count_ablation.py [--baseline DIR] [core|starlette|fastapi]``
 """
 
 from __future__ import annotations
@@ -166,10 +169,93 @@ STARLETTE = {
 }
 
 
+_FASTAPI = """
+import asyncio, sys, warnings
+sys.path.insert(0, {here!r})
+warnings.simplefilter("ignore")
+from typing import Annotated
+import bench_starlette as b
+from fastapi import Depends, FastAPI
+from fastapi.responses import PlainTextResponse
+from polydatum import DataManager, Service
+from starlette.middleware import Middleware
+from starlette.requests import HTTPConnection
+from starlette_datum import DatumMiddleware
+from starlette_datum.fastapi import DAL
+
+step = {step}
+
+class Things(Service):
+    def ping(self):
+        return self._ctx.db.ping()
+
+def db(context):
+    conn = b.Connection()
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+dm = DataManager()
+dm.register_resources(db=db)
+dm.register_services(things=Things())
+
+async def nothing(conn: HTTPConnection):
+    return None
+
+Nothing = Annotated[None, Depends(nothing)]
+middleware = [Middleware(DatumMiddleware, data_manager=dm)] if step >= 2 else []
+app = FastAPI(middleware=middleware)
+
+def by_hand():
+    gen = b.connect()
+    next(gen).ping()
+    gen.close()
+
+if step == 0:
+    @app.get("/", response_class=PlainTextResponse)
+    async def endpoint():
+        by_hand()
+        return "ok"
+elif step in (1, 2):
+    @app.get("/", response_class=PlainTextResponse)
+    async def endpoint(nothing: Nothing):
+        by_hand()
+        return "ok"
+elif step == 3:
+    @app.get("/", response_class=PlainTextResponse)
+    async def endpoint(dal: DAL):
+        dal.things.ping()
+        return "ok"
+else:
+    from starlette.requests import Request
+    from starlette_datum import get_dal
+
+    @app.get("/", response_class=PlainTextResponse)
+    async def endpoint(request: Request):
+        get_dal(request).things.ping()
+        return "ok"
+
+async def main():
+    await b._run(app, {{}}, 50)
+    await b._run(app, {{}}, int(sys.argv[1]))
+
+asyncio.run(main())
+"""
+
+FASTAPI = {
+    "bare FastAPI (the connection by hand)": 0,
+    "+ an async dependency taking the connection and doing nothing": 1,
+    "+ DatumMiddleware (the endpoint not using it)": 2,
+    "the DAL dependency instead, a service sets the resource up": 3,
+    "request: Request and get_dal(request) instead of the DAL dependency": 4,
+}
+
+
 def main(argv: list[str] | None = None) -> None:
     """Count and print each step of the named parts (default: both)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("parts", nargs="*", default=["core", "starlette"])
+    parser.add_argument("parts", nargs="*", default=["core", "starlette", "fastapi"])
     parser.add_argument("--baseline", type=Path, help="another source tree to count too")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args(argv)
@@ -180,6 +266,7 @@ def main(argv: list[str] | None = None) -> None:
         steps, driver, n = {
             "core": (CORE, _CORE, 4000),
             "starlette": (STARLETTE, _STARLETTE, 1000),
+            "fastapi": (FASTAPI, _FASTAPI, 1000),
         }[part]
         for name, step in steps.items():
             code = driver.format(step=step, here=str(HERE))

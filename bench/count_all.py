@@ -13,7 +13,8 @@ Rows (bare: the framework with the same handler work done by hand):
   reset, two generators). The peers create one generator-managed value in a
   container (no meta, no middleware).
 - Flask, Django (WSGI), Starlette (``request.state.dal`` and ``get_dal``),
-  FastAPI (the ``DAL`` dependency): ``bench_flask``, ``bench_django``,
+  FastAPI (the ``DAL`` dependency, and ``get_dal(request)`` of a ``request:
+  Request`` parameter): ``bench_flask``, ``bench_django``,
   ``bench_starlette`` and ``bench_fastapi``'s apps, driven straight into
   their WSGI/ASGI callables. Django's peers have no integration: each gets a
   minimal per-request middleware (``bench_django``).
@@ -142,6 +143,7 @@ ROWS: dict[str, dict[str, str]] = {
         "svcs": _asgi("fastapi", "+ svcs"),
         "dishka": _asgi("fastapi", "+ dishka"),
         "polydatum": _asgi("fastapi", "+ polydatum (DAL)"),
+        "polydatum get_dal": _asgi("fastapi", "+ polydatum (get_dal)"),
     },
 }
 
@@ -205,7 +207,7 @@ def print_table(counts: dict[tuple[str, str], int], rows: list[str], baseline: b
         lines.append(line)
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     print("instructions per request (core: per cycle), and the ratio over bare")
-    print("Starlette's polydatum: request.state.dal / get_dal(request)")
+    print("polydatum: Starlette request.state.dal / get_dal(request); FastAPI dal: DAL / get_dal")
     for i, line in enumerate(lines):
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
         if i == 0:
