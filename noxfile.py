@@ -12,8 +12,8 @@ claims is tested here, and that the README's support table is the one `support_t
 The `<target>-oldest/newest` sessions run on the oldest Python supported (`OLDEST_PYTHON`). Each
 newer Python has a session of its own (`python-3.12`, ...): every extra at its newest release
 on that Python (which is Django 6 from 3.12 on), and the tests of the core and of every plugin
-that need no web server. A Python it names must be installed (`pythonX.Y` on the PATH): a
-session whose interpreter is missing is skipped locally and fails in CI.
+that need no web server. Each runs on the `pythonX.Y` found on the PATH; where one is missing,
+nox installs it with uv if it can and otherwise skips the session, and `.ci/run` fails instead.
 
 Both ends are exact versions, so a new release elsewhere never changes what a session proves;
 the main suite installs the newest of everything on the day and so meets a new release first.
@@ -95,7 +95,6 @@ class NewerPython:
     version: str
     #: The exact pins: one for each distribution of the README's support table.
     pins: tuple[str, ...]
-    pytest: tuple[str, ...] = ()
 
 
 TARGETS = (
@@ -241,10 +240,10 @@ TARGETS = (
     ),
 )
 
-#: What every newer Python's session installs besides its pins: every extra (at the newest
-#: release its pins allow), and the tools of every target...
+#: What every newer Python's session installs besides its pins: every extra but `testing` (the
+#: pins fix their versions), the tools of every target, and Hypothesis, which the core's
+#: concurrency tests use.
 ALL_EXTRAS = ("flask", "django", "starlette", "fastapi", "sqlalchemy", "celery", "opentelemetry")
-#: and the tools of every target, with Hypothesis, which the core's concurrency tests use.
 ALL_TOOLS = (*dict.fromkeys(tool for t in TARGETS for tool in t.tools), "hypothesis>=6")
 
 #: The tests every newer Python's session runs: those of the core, and those of each plugin and
@@ -312,11 +311,6 @@ def in_schema(url: str, schema: str) -> str:
 def target(name: str) -> Target:
     """Return the target called ``name``."""
     return next(t for t in TARGETS if t.name == name)
-
-
-def newer_python(version: str) -> NewerPython:
-    """Return the newer Python ``version`` ("3.12")."""
-    return next(p for p in NEWER_PYTHONS if p.version == version)
 
 
 def support_table() -> str:
@@ -423,7 +417,7 @@ def _python_session(python: NewerPython) -> None:
             session,
             ALL_EXTRAS,
             (*python.pins, *TOOLS, *ALL_TOOLS),
-            python.pytest,
+            (),
             PYTHON_TESTS,
             own_schema=True,
             show=python.pins,

@@ -85,6 +85,11 @@ def test_every_python_the_package_claims_is_tested() -> None:
     assert PROJECT["requires-python"] == f">={NOXFILE.OLDEST_PYTHON}"
 
 
+def test_every_newer_python_installs_every_extra() -> None:
+    """A newer Python's session installs each integration's extra (all but ``testing``)."""
+    assert set(NOXFILE.ALL_EXTRAS) == set(EXTRAS) - {"testing"}
+
+
 def test_every_django_the_package_claims_is_tested() -> None:
     """The Django classifiers name exactly the feature releases (X.Y) the sessions pin."""
     pins = [NOXFILE.target("django").oldest.pins, NOXFILE.target("django").newest.pins]
