@@ -120,7 +120,10 @@ class DataAccessLayer(Layer):
         service.setup(self._data_manager)
         self._services[key] = service
         cls = type(self)
-        if key not in cls.__dict__ and not hasattr(DataAccessLayer, key):
+        current = cls.__dict__.get(key)
+        if (current is None and not hasattr(DataAccessLayer, key)) or isinstance(
+            current, _ServiceProperty
+        ):
             setattr(cls, key, _service_property(self, key))
         return service
 
@@ -183,17 +186,21 @@ def _unknown_part(owner: Any, part: str, path: str) -> UnknownNameError:
 
 
 def _service_property(dal: DataAccessLayer, name: str) -> property:
-    # The DAL's class is its own, so the getter may hold its variable and registry.
+    # The DAL's class is its own, so the getter may hold its variable and service.
     var = dal._var
-    services = dal._services
+    service = dal._services[name]
 
     def get(dal: DataAccessLayer) -> Service[Any, Any]:
         if var.get() is None:
             dal._no_context(name)
-        return services[name]
+        return service
 
     get.__name__ = name
-    return property(get, doc=f"The {name!r} service (needs an active context).")
+    return _ServiceProperty(get, doc=f"The {name!r} service (needs an active context).")
+
+
+class _ServiceProperty(property):
+    """``dal.<name>``: the service registered as ``name``, made anew when it is replaced."""
 
 
 class _DalScope(Generic[D]):
