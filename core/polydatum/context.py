@@ -395,10 +395,12 @@ class DataAccessContext(Context[D, U]):
         exc_value: BaseException | None = None,
         traceback: TracebackType | None = None,
     ) -> bool:
-        """Tear down middleware, then resources; return True if the exception was suppressed.
+        """Tear down middleware, then resources; return False (the exception is never suppressed).
 
-        Middleware sees the in-context exception and may suppress or replace
-        it; an error it raises propagates. Resource teardown errors are
+        Middleware sees the in-context exception and may replace it (an error
+        it raises propagates) or handle it (return): the middleware before it
+        and the resources then see a clean end, and the caller still gets the
+        exception, as in polydatum 0.9. Resource teardown errors are
         collected, logged and never propagate.
         """
         if self._state != _ACTIVE or self._token is None:
