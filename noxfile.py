@@ -6,8 +6,14 @@ with one extra and exact pins into an environment of its own (uv's, kept between
 and runs only the tests that framework or backend affects (no web servers: the main suite runs
 those; Celery's do start a worker). The installer resolves the pins together with
 the extra, so a pin outside the extra's range fails the session; tests/test_support_matrix.py
-checks that every extra's lower bound is the oldest pin here and that the README's support table
-is the one `support_table()` builds.
+checks that every extra's lower bound is the oldest pin here, that every Python the package
+claims is tested here, and that the README's support table is the one `support_table()` builds.
+
+The `<target>-oldest/newest` sessions run on the oldest Python supported (`OLDEST_PYTHON`). Each
+newer Python has a session of its own (`python-3.12`, ...): every extra at its newest release
+on that Python (which is Django 6 from 3.12 on), and the tests of the core and of every plugin
+that need no web server. Each runs on the `pythonX.Y` found on the PATH; where one is missing,
+nox installs it with uv if it can and otherwise skips the session, and `.ci/run` fails instead.
 
 Both ends are exact versions, so a new release elsewhere never changes what a session proves;
 the main suite installs the newest of everything on the day and so meets a new release first.
@@ -28,13 +34,17 @@ nox.options.default_venv_backend = "uv"
 nox.options.error_on_external_run = True
 nox.options.reuse_venv = "yes"
 
+#: The Python the `<target>-oldest/newest` sessions run on: the oldest `requires-python` allows.
+OLDEST_PYTHON = "3.11"
+
 #: Where the `wheel` session puts the distribution every session installs.
 WHEEL_DIR = os.path.join(".nox", "_wheel")
 
-#: Printed before the tests: the versions the session really installed.
+#: Printed before the tests: the Python and the versions the session really installed.
 SHOW_VERSIONS = (
-    "import sys, importlib.metadata as m; "
-    "print('installed:', ', '.join(f'{n} {m.version(n)}' for n in sys.argv[1:]))"
+    "import sys, platform, importlib.metadata as m; "
+    "print(f'installed: Python {platform.python_version()},',"
+    " ', '.join(f'{n} {m.version(n)}' for n in sys.argv[1:]))"
 )
 
 #: The PostgreSQL the tests use (and its SCHEMA_SQL, run with psycopg in the session).
@@ -76,6 +86,15 @@ class Target:
     #: Its tests create tables of fixed names in PostgreSQL: each of its sessions gets a schema
     #: of its own there, so that both ends can run at once.
     own_schema: bool = False
+
+
+@dataclass(frozen=True)
+class NewerPython:
+    """A Python newer than `OLDEST_PYTHON`: the newest release of every extra there."""
+
+    version: str
+    #: The exact pins: one for each distribution of the README's support table.
+    pins: tuple[str, ...]
 
 
 TARGETS = (
@@ -221,6 +240,44 @@ TARGETS = (
     ),
 )
 
+#: What every newer Python's session installs besides its pins: every extra but `testing` (the
+#: pins fix their versions), the tools of every target, and Hypothesis, which the core's
+#: concurrency tests use.
+ALL_EXTRAS = ("flask", "django", "starlette", "fastapi", "sqlalchemy", "celery", "opentelemetry")
+ALL_TOOLS = (*dict.fromkeys(tool for t in TARGETS for tool in t.tools), "hypothesis>=6")
+
+#: The tests every newer Python's session runs: those of the core, and those of each plugin and
+#: its fault tests that need no web server (the main suite runs those, on `OLDEST_PYTHON`).
+PYTHON_TESTS = (
+    "tests/core",
+    "tests/flask_datum",
+    "tests/django_datum",
+    "--ignore=tests/django_datum/test_servers.py",
+    "tests/starlette_datum",
+    "--ignore=tests/starlette_datum/test_uvicorn.py",
+    "tests/reliability/test_flask_faults.py",
+    "tests/reliability/test_django_faults.py",
+    "tests/reliability/test_asgi_faults.py",
+)
+
+
+def newest_pins(**replaced: str) -> tuple[str, ...]:
+    """The pins of every target's newest end, with ``replaced``'s (distribution=pin) instead."""
+    pins = [pin for t in TARGETS for pin in t.newest.pins]
+    names = {Requirement(pin).name for pin in pins}
+    unknown = set(replaced) - names
+    if unknown:
+        raise LookupError(f"no newest pin for {sorted(unknown)}: the pins are for {sorted(names)}")
+    return tuple(replaced.get(Requirement(pin).name, pin) for pin in pins)
+
+
+#: The newer Pythons the package claims (pyproject's classifiers), each with its newest releases:
+#: those of the newest sessions, but Django 6, which needs 3.12 (5.2 is the newest on 3.11).
+NEWER_PYTHONS = (
+    NewerPython("3.12", newest_pins(django="django==6.1.3")),
+    NewerPython("3.13", newest_pins(django="django==6.1.3")),
+)
+
 #: The README's support table: (what the reader knows it as, its distribution, its target).
 SUPPORTED = (
     ("Flask", "flask", "flask"),
@@ -257,13 +314,22 @@ def target(name: str) -> Target:
 
 
 def support_table() -> str:
-    """The README's support table, in Markdown, built from the pins above."""
-    lines = ["| | oldest tested | newest tested |", "|---|---|---|"]
+    """The README's support table, in Markdown, built from the pins above.
+
+    A column for each Python: the oldest and newest release tested on `OLDEST_PYTHON`, then the
+    newest tested on each newer Python.
+    """
+    newer = [f"newest on {p.version}" for p in NEWER_PYTHONS]
+    header = [f"oldest on {OLDEST_PYTHON}", f"newest on {OLDEST_PYTHON}", *newer]
+    lines = [f"| | {' | '.join(header)} |", "|---" * (len(header) + 1) + "|"]
     for label, distribution, name in SUPPORTED:
         pins = target(name)
-        oldest = pinned(pins.oldest.pins, distribution)
-        newest = pinned(pins.newest.pins, distribution)
-        lines.append(f"| {label} | {oldest} | {newest} |")
+        versions = [
+            pinned(pins.oldest.pins, distribution),
+            pinned(pins.newest.pins, distribution),
+            *(pinned(p.pins, distribution) for p in NEWER_PYTHONS),
+        ]
+        lines.append(f"| {label} | {' | '.join(versions)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -275,46 +341,95 @@ def wheel(session: nox.Session) -> None:
     session.run("uv", "build", "--wheel", "--quiet", "--out-dir", WHEEL_DIR)
 
 
+def _install_and_test(
+    session: nox.Session,
+    extras: tuple[str, ...],
+    requirements: tuple[str, ...],
+    pytest_options: tuple[str, ...],
+    tests: tuple[str, ...],
+    *,
+    own_schema: bool,
+    show: tuple[str, ...],
+) -> None:
+    """Install the wheel with ``extras`` and ``requirements``, then run ``tests``.
+
+    Before the tests, print the Python and the installed versions of ``show``'s distributions.
+    With ``own_schema`` (and a PostgreSQL URL) the tests run in a schema of the session's own.
+    """
+    (built,) = glob.glob(os.path.join(WHEEL_DIR, "*.whl"))
+    wheel = os.path.abspath(built)
+    # One resolution of the extras with the pins (a pin outside an extra's range fails here).
+    # The wheel is reinstalled on every run; what did not change stays installed.
+    session.install(
+        "--reinstall-package",
+        "polydatum",
+        f"polydatum[{','.join(extras)}] @ file://{wheel}",
+        *requirements,
+    )
+    session.run("python", "-c", SHOW_VERSIONS, *(Requirement(p).name for p in show))
+    pytest = ("pytest", "-p", "no:cacheprovider", "-q", *pytest_options, *tests)
+    url = os.environ.get(POSTGRES_URL)
+    if not (own_schema and url):
+        session.run(*pytest, *session.posargs)
+        return
+    schema = "nox_" + session.name.replace("-", "_").replace(".", "_")
+    session.run("python", "-c", SCHEMA_SQL, url, f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    try:
+        session.run(*pytest, *session.posargs, env={POSTGRES_URL: in_schema(url, schema)})
+    finally:
+        session.run("python", "-c", SCHEMA_SQL, url, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
 def _matrix_session(target: Target, which: str, end: End) -> None:
     """Define the session ``<target>-<which>``: ``end``'s pins, then the target's tests."""
 
     @nox.session(
         name=f"{target.name}-{which}",
-        python=None,
+        python=OLDEST_PYTHON,
         requires=["wheel"],
         allow_parallel=True,
     )
     def run(session: nox.Session) -> None:
-        (built,) = glob.glob(os.path.join(WHEEL_DIR, "*.whl"))
-        wheel = os.path.abspath(built)
-        # One resolution of the extra with the pins (a pin outside the extra's range fails
-        # here). The wheel is reinstalled on every run; what did not change stays installed.
-        session.install(
-            "--reinstall-package",
-            "polydatum",
-            f"polydatum[{','.join((target.extra, *target.with_extras))}] @ file://{wheel}",
-            *end.pins,
-            *TOOLS,
-            *target.tools,
+        _install_and_test(
+            session,
+            (target.extra, *target.with_extras),
+            (*end.pins, *TOOLS, *target.tools),
+            end.pytest,
+            target.tests,
+            own_schema=target.own_schema,
+            show=end.pins,
         )
-        session.run("python", "-c", SHOW_VERSIONS, *(Requirement(p).name for p in end.pins))
-        pytest = ("pytest", "-p", "no:cacheprovider", "-q", *end.pytest, *target.tests)
-        url = os.environ.get(POSTGRES_URL)
-        if not (target.own_schema and url):
-            session.run(*pytest, *session.posargs)
-            return
-        schema = "nox_" + session.name.replace("-", "_")
-        session.run("python", "-c", SCHEMA_SQL, url, f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        try:
-            session.run(*pytest, *session.posargs, env={POSTGRES_URL: in_schema(url, schema)})
-        finally:
-            session.run(
-                "python", "-c", SCHEMA_SQL, url, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'
-            )
 
     run.__doc__ = f"The {target.name} tests on its {which} release ({', '.join(end.pins)})."
+
+
+def _python_session(python: NewerPython) -> None:
+    """Define the session ``python-<version>``: its pins, every extra, the serverless tests."""
+
+    @nox.session(
+        name=f"python-{python.version}",
+        python=python.version,
+        requires=["wheel"],
+        allow_parallel=True,
+    )
+    def run(session: nox.Session) -> None:
+        _install_and_test(
+            session,
+            ALL_EXTRAS,
+            (*python.pins, *TOOLS, *ALL_TOOLS),
+            (),
+            PYTHON_TESTS,
+            own_schema=True,
+            show=python.pins,
+        )
+
+    run.__doc__ = (
+        f"The core's and the plugins' tests on Python {python.version}, every extra at its newest."
+    )
 
 
 for _target in TARGETS:
     _matrix_session(_target, "oldest", _target.oldest)
     _matrix_session(_target, "newest", _target.newest)
+for _python in NEWER_PYTHONS:
+    _python_session(_python)

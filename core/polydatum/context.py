@@ -335,6 +335,30 @@ class DataAccessContext(Context[D, U]):
             if var.get(None) is self:
                 var.set(token.old_value if token.old_value is not Token.MISSING else None)
 
+    def _leave_out_of_order(self, token: Token[DataAccessContext | None]) -> None:
+        """Stop being active while contexts entered after this one are still open.
+
+        They stay active, newest on top; when the last of them exits, what was
+        active before this context is active again (never this closed one).
+        Does nothing when this context is not active here (closed from
+        another contextvars.Context, where it was never set).
+        """
+        var = self.data_manager._context_var
+        newer: list[DataAccessContext] = []
+        ctx = var.get()
+        while isinstance(ctx, DataAccessContext) and ctx is not self:
+            newer.append(ctx)
+            ctx_token = ctx._token if ctx._state != _CREATED else None
+            ctx = ctx_token.old_value if ctx_token is not None else None
+        if ctx is not self:
+            return
+        try:
+            var.reset(token)
+        except ValueError:
+            return
+        for ctx in reversed(newer):
+            ctx._token = var.set(ctx)
+
     def _detach(self) -> None:
         """Stop being the active context without closing (e.g. while a body streams)."""
         if self._state >= _ACTIVE and self._token is not None:
@@ -395,10 +419,12 @@ class DataAccessContext(Context[D, U]):
         exc_value: BaseException | None = None,
         traceback: TracebackType | None = None,
     ) -> bool:
-        """Tear down middleware, then resources; return True if the exception was suppressed.
+        """Tear down middleware, then resources; return False (the exception is never suppressed).
 
-        Middleware sees the in-context exception and may suppress or replace
-        it; an error it raises propagates. Resource teardown errors are
+        Middleware sees the in-context exception and may replace it (an error
+        it raises propagates) or handle it (return): the middleware before it
+        and the resources then see a clean end, and the caller still gets the
+        exception, as in polydatum 0.9. Resource teardown errors are
         collected, logged and never propagate.
         """
         if self._state != _ACTIVE or self._token is None:
@@ -436,13 +462,17 @@ class DataAccessContext(Context[D, U]):
         finally:
             self._state = _EXITED
             token = self._token
-            try:
-                self.data_manager._context_var.reset(token)  # type: ignore[arg-type]
-            except ValueError:
-                self._deactivate(token)  # type: ignore[arg-type]
-        if exc_value is None:
-            return original is not None
-        if exc_value is original:
+            var = self.data_manager._context_var
+            if var.get() is self:
+                try:
+                    var.reset(token)  # type: ignore[arg-type]
+                except ValueError:
+                    self._deactivate(token)  # type: ignore[arg-type]
+            else:
+                self._leave_out_of_order(token)  # type: ignore[arg-type]
+        # An exception middleware swallowed still reaches the caller, as in polydatum 0.9;
+        # later middleware and the resources saw a clean end.
+        if exc_value is None or exc_value is original:
             return False
         raise exc_value
 
@@ -591,14 +621,18 @@ class DataAccessContext(Context[D, U]):
                 scope.__exit__(None, None, None)
             self._state = _EXITED
             token = self._token
-            try:
-                self.data_manager._context_var.reset(token)  # type: ignore[arg-type]
-            except ValueError:
-                self._deactivate(token)  # type: ignore[arg-type]
+            var = self.data_manager._context_var
+            if var.get() is self:
+                try:
+                    var.reset(token)  # type: ignore[arg-type]
+                except ValueError:
+                    self._deactivate(token)  # type: ignore[arg-type]
+            else:
+                self._leave_out_of_order(token)  # type: ignore[arg-type]
         if exc_value is None:
             if cancelled is not None:
                 raise cancelled
-            return original is not None
+            return False  # swallowed by middleware: still the caller's, as in __exit__
         if exc_value is original:
             return False
         raise exc_value

@@ -13,9 +13,14 @@ from ._declared import check_declared, missing_declarations
 from ._steps import _CREATED
 from ._types import CA, C, D, Generic
 from .context import Context, DataAccessContext, Meta, MetaFromSource, ResourceAttribute
-from .errors import AlreadyExistsException, NoActiveContextError, RegistrationError
+from .errors import (
+    AlreadyExistsException,
+    NoActiveContextError,
+    RegistrationError,
+    UnknownNameError,
+)
 from .meta import _ContextMeta, _meta, as_meta, lazy, new_meta, sourced_meta
-from .resources import ResourceFactory, ResourceManager
+from .resources import ResourceFactory, ResourceManager, check_resource_name
 from .services import Service, check_service
 from .util import describe, is_async_generator, is_generator
 
@@ -83,9 +88,7 @@ class DataAccessLayer(Layer):
         self._services: dict[str, Service[Any, Any]] = {}
         self._data_manager = data_manager
         self._var = data_manager._context_var
-        # Each DAL gets its own class so services can be properties on it. There
-        # is deliberately no __getattr__: in CPython it would slow down every
-        # attribute read; an unknown name raises Python's own AttributeError.
+        # Each DAL gets its own class so services can be properties on it.
         cls = type(self)
         if "_own_class" not in cls.__dict__:
             self.__class__ = type(cls.__name__, (cls,), {"_own_class": True})
@@ -117,13 +120,31 @@ class DataAccessLayer(Layer):
         service.setup(self._data_manager)
         self._services[key] = service
         cls = type(self)
-        if key not in cls.__dict__ and not hasattr(DataAccessLayer, key):
+        current = cls.__dict__.get(key)
+        if (current is None and not hasattr(DataAccessLayer, key)) or isinstance(
+            current, _ServiceProperty
+        ):
             setattr(cls, key, _service_property(self, key))
         return service
 
     if TYPE_CHECKING:
         # For type checkers only: services are attributes made at registration.
         def __getattr__(self, name: str) -> Any: ...
+
+    else:
+
+        def __getattr__(self, name: str) -> Any:
+            # Reached only for a name that is not a registered service.
+            if name[:2] == "__":
+                raise AttributeError(name)
+            raise self._unknown(name)
+
+    def _unknown(self, name: str) -> UnknownNameError:
+        names = ", ".join(sorted(self._services)) or "none"
+        return UnknownNameError(
+            f"No service named {name!r}; registered services: {names}. Register it with "
+            f"dm.register_services({name}=...)."
+        )
 
     def _no_context(self, name: str) -> None:
         raise NoActiveContextError(
@@ -142,29 +163,44 @@ class DataAccessLayer(Layer):
             parts.pop(0)
         name = parts.pop(0)
         if name not in self._services:
-            names = ", ".join(sorted(self._services)) or "none"
-            raise AttributeError(f"No service named {name!r}; registered services: {names}.")
+            raise self._unknown(name)
         loc: Any = getattr(self, name)
         for part in parts:
-            loc = getattr(loc, part)
+            try:
+                loc = getattr(loc, part)
+            except AttributeError:
+                raise _unknown_part(loc, part, path) from None
         return loc
 
     def __contains__(self, name: object) -> bool:
         return name in self._services
 
 
+def _unknown_part(owner: Any, part: str, path: str) -> UnknownNameError:
+    """The error for ``part`` of the DAL path ``path``, which ``owner`` does not have."""
+    subs = getattr(owner, "_services", None)
+    listed = ""
+    if isinstance(subs, dict):
+        listed = f"; its sub-services: {', '.join(sorted(subs)) or 'none'}"
+    return UnknownNameError(f"{describe(owner)} has no {part!r} (in {path!r}){listed}.")
+
+
 def _service_property(dal: DataAccessLayer, name: str) -> property:
-    # The DAL's class is its own, so the getter may hold its variable and registry.
+    # The DAL's class is its own, so the getter may hold its variable and service.
     var = dal._var
-    services = dal._services
+    service = dal._services[name]
 
     def get(dal: DataAccessLayer) -> Service[Any, Any]:
         if var.get() is None:
             dal._no_context(name)
-        return services[name]
+        return service
 
     get.__name__ = name
-    return property(get, doc=f"The {name!r} service (needs an active context).")
+    return _ServiceProperty(get, doc=f"The {name!r} service (needs an active context).")
+
+
+class _ServiceProperty(property):
+    """``dal.<name>``: the service registered as ``name``, made anew when it is replaced."""
 
 
 class _DalScope(Generic[D]):
@@ -175,6 +211,15 @@ class _DalScope(Generic[D]):
     def __init__(self, ctx: Context[D, Any]) -> None:
         self._ctx = ctx
 
+    def __getattr__(self, name: str) -> Any:
+        # Reached only for what a _DalScope does not have: a DAL's name, used without `with`.
+        if name[:2] == "__":
+            raise AttributeError(name)
+        raise AttributeError(
+            f"dm.dal() is not the DAL but a context that gives it: use "
+            f"`with dm.dal() as dal:` (or `async with`), then `dal.{name}`."
+        )
+
     def __enter__(self) -> D:
         return self._ctx.__enter__().dal
 
@@ -183,8 +228,10 @@ class _DalScope(Generic[D]):
         exc_type: type[BaseException] | None,
         exc_value: BaseException | None,
         traceback: TracebackType | None,
-    ) -> bool:
-        return self._ctx.__exit__(exc_type, exc_value, traceback)
+    ) -> None:
+        # Never suppresses (the context returns False or raises): None says so to type
+        # checkers, so a `return` inside `with dm.dal() as dal:` ends the function.
+        self._ctx.__exit__(exc_type, exc_value, traceback)
 
     async def __aenter__(self) -> D:
         return (await self._ctx.__aenter__()).dal
@@ -194,8 +241,8 @@ class _DalScope(Generic[D]):
         exc_type: type[BaseException] | None,
         exc_value: BaseException | None,
         traceback: TracebackType | None,
-    ) -> bool:
-        return await self._ctx.__aexit__(exc_type, exc_value, traceback)
+    ) -> None:
+        await self._ctx.__aexit__(exc_type, exc_value, traceback)
 
 
 class DataManager(Generic[D, C]):
@@ -331,8 +378,9 @@ class DataManager(Generic[D, C]):
         """Make ``ctx.<name>`` set up the resource ``name`` (the ResourceManager calls this)."""
         cls = self.context_class
         current = cls.__dict__.get(name)
-        if isinstance(current, ResourceAttribute) or not hasattr(cls, name):
-            setattr(cls, name, ResourceAttribute(name, self._resource_manager[name]))
+        if not (isinstance(current, ResourceAttribute) or not hasattr(cls, name)):
+            check_resource_name(name, [self])  # raises: the context class has that name
+        setattr(cls, name, ResourceAttribute(name, self._resource_manager[name]))
 
     def register_services(self, **services: Service[Any, Any]) -> None:
         """Register services with the DAL (see DataAccessLayer.register_services)."""

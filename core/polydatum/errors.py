@@ -14,6 +14,7 @@ __all__ = [
     "ResourceException",
     "ResourceSetupException",
     "ServiceError",
+    "UnknownNameError",
 ]
 
 
@@ -51,6 +52,19 @@ class AlreadyExistsException(PolydatumException):
 
 class RegistrationError(PolydatumException, TypeError):
     """Something that cannot be registered was given to a DataManager."""
+
+
+class UnknownNameError(PolydatumException, AttributeError, KeyError):
+    """No service (or sub-service) is registered under that name; the message lists those that are.
+
+    Both an ``AttributeError`` (``dal.nope``, as Python raises for an unknown
+    attribute) and a ``KeyError`` (what polydatum 0.9 raised), so code
+    catching either keeps working.
+    """
+
+    def __str__(self) -> str:
+        # KeyError would quote the message.
+        return str(self.args[0]) if self.args else ""
 
 
 class NoActiveContextError(PolydatumException, RuntimeError):

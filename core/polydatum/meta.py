@@ -78,10 +78,19 @@ class Meta(SimpleNamespace, Generic[U]):
         _init(self, **values)
 
     def __setattr__(self, key: str, value: Any) -> None:
-        raise AttributeError("Meta values can not be changed.")
+        raise AttributeError(_READ_ONLY)
 
     def __delattr__(self, key: str) -> None:
-        raise AttributeError("Meta values can not be changed.")
+        raise AttributeError(_READ_ONLY)
+
+    if not TYPE_CHECKING:
+        # At run time only: for type checkers item assignment stays an error.
+
+        def __setitem__(self, key: str, value: Any) -> None:
+            raise TypeError(_READ_ONLY)
+
+        def __delitem__(self, key: str) -> None:
+            raise TypeError(_READ_ONLY)
 
     def __getattr__(self, key: str) -> Any:
         # Only reached for keys that are not plain values: lazy, or missing.
@@ -139,9 +148,15 @@ class Meta(SimpleNamespace, Generic[U]):
     def require(self, key: str) -> Any: ...
     def require(self, key: str) -> Any:
         """Return the value for ``key``; raise ValueError when it is missing or empty."""
-        value = self.get(key)
+        value = self.get(key, _NOT_SET)
+        if value is _NOT_SET:
+            keys = ", ".join(sorted(self.keys())) or "none"
+            raise ValueError(
+                f"Meta has no {key!r}, which is required here; its keys: {keys}. "
+                f"Pass it when the context opens: dm.context(meta={{{key!r}: ...}})."
+            )
         if not value:
-            raise ValueError(f'"{key}" is empty.')
+            raise ValueError(f"Meta {key!r} is required here, but it is empty ({value!r}).")
         return value
 
     def keys(self) -> list[str]:
@@ -198,6 +213,11 @@ class _ContextMeta(Meta):
 
 
 _NOT_SET: Any = object()
+_READ_ONLY = (
+    "Meta values can not be changed: meta is read-only data about the context, given when "
+    "it opens (dm.context(meta={...})). Keep per-request state in a resource "
+    "(dm.register_resources) or on the context itself (ctx.<name> = value)."
+)
 #: ``_ContextMeta`` as a type checker should see it (its __init__ is SimpleNamespace's).
 _meta: Callable[..., Meta] = _ContextMeta
 _new = SimpleNamespace.__new__

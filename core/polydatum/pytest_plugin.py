@@ -71,9 +71,14 @@ def load_data_manager(path: str) -> DataManager[Any, Any]:
         target = target()
     if not isinstance(target, DataManager):
         raise pytest.UsageError(
-            f"{INI_OPTION} = {path!r} is a {type(target).__name__}, not a polydatum DataManager."
+            f"{INI_OPTION} = {path!r} is {_a(type(target).__name__)}, not a polydatum DataManager."
         )
     return target
+
+
+def _a(noun: str) -> str:
+    """``noun`` with its indefinite article: "an int", "a str"."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Generator, Iterator
+import inspect
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ._steps import _Gen
@@ -50,6 +51,35 @@ class ValueResource(Resource):
         yield self._value
 
 
+def check_resource_name(key: str, data_managers: Iterable[DataManager[Any, Any]] = ()) -> None:
+    """Raise RegistrationError when contexts already have an attribute named ``key``.
+
+    ``ctx.<key>`` would read that attribute (``ctx.meta``, ``ctx.aget``...),
+    never the resource. ``data_managers`` use the registry: their own
+    context classes may add names.
+    """
+    from .context import DataAccessContext
+
+    classes: list[type] = [DataAccessContext, *(dm.context_class for dm in data_managers)]
+    if any(_taken(cls, key) for cls in classes):
+        reserved = sorted(
+            {n for cls in classes for n in dir(cls) if n[0] != "_" and _taken(cls, n)}
+        )
+        raise RegistrationError(
+            f"Resource name {key!r} is reserved: contexts already have an attribute of that "
+            f"name, so ctx.{key} would never reach the resource. Choose another name; "
+            f"reserved: {', '.join(reserved)} (and the context's own _private names)."
+        )
+
+
+def _taken(cls: type, name: str) -> bool:
+    """True when ``name`` is an attribute of the context class ``cls`` other than a resource."""
+    from .context import ResourceAttribute
+
+    current = inspect.getattr_static(cls, name, None)
+    return current is not None and not isinstance(current, ResourceAttribute)
+
+
 class ResourceManager:
     """The registry of a DataManager's resources, by name."""
 
@@ -78,6 +108,15 @@ class ResourceManager:
         self._init_resource(key, resource)
 
     def _init_resource(self, key: str, resource: ResourceFactory[Any]) -> None:
+        if isinstance(resource, type) and is_generator(
+            inspect.getattr_static(resource, "__call__", None)
+        ):
+            # A Resource subclass (its __call__ is the generator): the instance is the resource.
+            raise RegistrationError(
+                f"Resource {key!r} is the class {resource.__qualname__}, not a resource: "
+                f"pass an instance: {resource.__qualname__}()."
+            )
+        check_resource_name(key, self.__dict__.get("_users", ()))
         if not is_generator(resource):
             raise RegistrationError(
                 f"Resource {key!r} must be a generator function (or an async generator "

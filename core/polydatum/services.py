@@ -111,6 +111,11 @@ _NO_VAR: ContextVar[DataAccessContext[Any, Any] | None] = ContextVar(
 
 def check_service(key: str, service: object) -> None:
     """Raise RegistrationError unless ``service`` can be registered as a service."""
+    if isinstance(service, type):
+        raise RegistrationError(
+            f"Service {key!r} is the class {service.__qualname__}, not a service: "
+            f"pass an instance: {service.__qualname__}()."
+        )
     if not callable(getattr(service, "setup", None)):
         raise RegistrationError(
             f"Service {key!r} must be a polydatum.Service instance (or have a "

@@ -1,18 +1,26 @@
-"""System checks for the ``DATUM`` setting and the middleware order (``django_datum.E0xx``)."""
+"""System checks for the ``DATUM`` setting and the middleware (``django_datum.E0xx``, ``W001``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import Warning as CheckWarning
 from django.utils.module_loading import import_string
 
 from .conf import DatumConfigError, get_config
 
-__all__ = ["check_middleware_order", "check_settings", "middleware_order_error"]
+__all__ = [
+    "check_middleware_installed",
+    "check_middleware_order",
+    "check_settings",
+    "middleware_order_error",
+]
 
 _AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
+_DATUM_MIDDLEWARE = "django_datum.middleware.DatumMiddleware"
 
 
 @register(Tags.compatibility)
@@ -32,6 +40,25 @@ def check_middleware_order(app_configs: Any = None, **kwargs: Any) -> list[Check
     """Report ``DatumMiddleware`` placed before ``AuthenticationMiddleware`` (E006)."""
     error = middleware_order_error()
     return [] if error is None else [Error(error.message, hint=error.hint, id=error.id)]
+
+
+@register(Tags.compatibility)
+def check_middleware_installed(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Warn when ``django_datum`` is installed but ``DatumMiddleware`` is not in MIDDLEWARE (W001).
+
+    Without it no request gets ``request.dal``.
+    """
+    if not apps.is_installed("django_datum") or _datum_middleware_positions():
+        return []
+    return [
+        CheckWarning(
+            "'django_datum' is in INSTALLED_APPS but its middleware is not in MIDDLEWARE, "
+            "so no request gets request.dal.",
+            hint=f"Add {_DATUM_MIDDLEWARE!r} to MIDDLEWARE, after {_AUTH_MIDDLEWARE!r} "
+            "(last is best).",
+            id="django_datum.W001",
+        )
+    ]
 
 
 def middleware_order_error() -> DatumConfigError | None:

@@ -39,7 +39,8 @@ class DatumConfigError(ImproperlyConfigured):
     """The ``DATUM`` setting is wrong; ``id`` is the matching system check id."""
 
     def __init__(self, check_id: str, message: str, hint: str) -> None:
-        super().__init__(f"({check_id}) {message} {hint}")
+        # The hint on a line of its own, as Django prints a system check's.
+        super().__init__(f"({check_id}) {message}\n\tHINT: {hint}")
         self.id = check_id
         self.message = message
         self.hint = hint

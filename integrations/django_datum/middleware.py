@@ -8,8 +8,12 @@ it runs in the event loop without thread hops.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import sys
+import threading
 from collections.abc import Awaitable, Callable
+from functools import partial
 from http import HTTPStatus
 from typing import Any, TypeVar, overload
 
@@ -17,7 +21,9 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_asy
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.core.handlers.exception import response_for_exception
 from django.core.signals import got_request_exception
+from django.db import connections
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.utils.functional import LazyObject, empty
 from polydatum import DataAccessLayer, Layer, lazy
 from polydatum.lifecycle import RequestScope, status_for
 
@@ -54,17 +60,46 @@ GetResponse = Callable[[HttpRequest], Any]
 def build_meta(request: HttpRequest, config: DatumConfig) -> dict[str, Any]:
     """Return the meta of ``request``'s context: ``request``, a lazy ``user`` and ``META``'s."""
 
-    def load_user() -> Any:
-        return getattr(request, "user", None)
-
-    async def aload_user() -> Any:
-        auser = getattr(request, "auser", None)
-        return await auser() if auser is not None else None
-
-    meta: dict[str, Any] = {"request": request, "user": lazy(load_user, aload_user)}
+    meta: dict[str, Any] = {
+        "request": request,
+        "user": lazy(partial(_load_user, request), partial(_aload_user, request)),
+    }
     if config.meta is not None:
         meta.update(config.meta(request))
     return meta
+
+
+def _in_event_loop() -> bool:
+    """True in a thread that runs an event loop (an async view's, under ASGI or WSGI)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _in_worker_thread(load: Callable[[], Any]) -> Any:
+    """Run ``load`` in a thread of its own and return its result (or raise its error).
+
+    The thread's database connections are closed when it ends: Django opens
+    them per thread.
+    """
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = load()
+        except BaseException as exc:
+            outcome["error"] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(run,))
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def _the_request(request: HttpRequest) -> HttpRequest:
@@ -72,10 +107,18 @@ def _the_request(request: HttpRequest) -> HttpRequest:
 
 
 def _load_user(request: HttpRequest) -> Any:
-    return getattr(request, "user", None)
+    """``meta.user``: ``request.user`` (AuthenticationMiddleware's lazy user)."""
+    user = getattr(request, "user", None)
+    if isinstance(user, LazyObject) and user._wrapped is empty and _in_event_loop():
+        # A sync service called from an async view: Django refuses database queries
+        # in the event loop's thread, so the user (session, then user row) loads in
+        # a worker thread, as sync_to_async would run it.
+        _in_worker_thread(partial(getattr, user, "is_authenticated"))
+    return user
 
 
 async def _aload_user(request: HttpRequest) -> Any:
+    """``await meta.aget("user")``: ``await request.auser()``."""
     auser = getattr(request, "auser", None)
     return await auser() if auser is not None else None
 

@@ -112,8 +112,10 @@ async def test_exception_reaches_async_middleware_and_resources(
     assert "ar saw Boom('x')" in rec.events
 
 
-async def test_async_middleware_can_suppress(dm: DataManager) -> None:
-    """Async middleware that swallows the exception suppresses it."""
+async def test_exception_swallowed_by_async_middleware_still_reaches_the_caller(
+    dm: DataManager,
+) -> None:
+    """Async middleware that catches the exception without re-raising does not hide it."""
 
     async def quiet(ctx: Any) -> AsyncIterator[None]:
         try:
@@ -122,8 +124,9 @@ async def test_async_middleware_can_suppress(dm: DataManager) -> None:
             pass
 
     dm.register_context_middleware(quiet)
-    async with dm.context():
-        raise Boom()
+    with pytest.raises(Boom):
+        async with dm.context():
+            raise Boom()
 
 
 async def test_async_middleware_teardown_error_propagates(dm: DataManager, rec: Recorder) -> None:

@@ -113,22 +113,36 @@ def test_in_context_exception_reaches_middleware_and_resources(
     assert "db saw Boom('x')" in rec.events
 
 
-def test_middleware_can_suppress_exception(dm: DataManager, rec: Recorder) -> None:
-    """Middleware that swallows the in-context exception suppresses it for the caller."""
+def test_exception_swallowed_by_middleware_still_reaches_the_caller(
+    dm: DataManager, rec: Recorder
+) -> None:
+    """Middleware that catches the exception without re-raising does not hide it (as in 0.9)."""
     dm.register_context_middleware(rec.middleware("m", suppress=True))
-    with dm.context():
+    with pytest.raises(Boom, match="quiet"), dm.context():
         raise Boom("quiet")
     assert "m saw Boom('quiet')" in rec.events
 
 
-def test_suppressed_exception_does_not_reach_resources(dm: DataManager, rec: Recorder) -> None:
-    """Once middleware suppresses the exception, resources see a clean ending."""
+def test_exception_swallowed_by_middleware_still_reaches_a_direct_exit_caller(
+    dm: DataManager, rec: Recorder
+) -> None:
+    """Called directly, ``__exit__`` returns False for a swallowed exception: not suppressed."""
     dm.register_context_middleware(rec.middleware("m", suppress=True))
+    ctx = dm.context()
+    ctx.__enter__()
+    error = Boom("quiet")
+    assert ctx.__exit__(Boom, error, None) is False
+    assert dm.get_active_context() is None
+
+
+def test_swallowed_exception_does_not_reach_resources(dm: DataManager, rec: Recorder) -> None:
+    """Once middleware swallows the exception, later middleware and resources see a clean end."""
+    dm.register_context_middleware(rec.middleware("outer"), rec.middleware("m", suppress=True))
     dm.register_resources(db=rec.resource("db"))
-    with dm.context() as ctx:
+    with pytest.raises(Boom), dm.context() as ctx:
         ctx.db  # noqa: B018
         raise Boom("quiet")
-    assert not any(e.startswith("db saw") for e in rec.events)
+    assert not any(e.startswith(("db saw", "outer saw")) for e in rec.events)
 
 
 def test_middleware_can_replace_exception(dm: DataManager) -> None:
@@ -512,3 +526,54 @@ def test_repr_shows_state() -> None:
     with ctx:
         assert "active" in repr(ctx)
     assert "exited" in repr(ctx)
+
+
+class Who(Service):
+    def user(self) -> Any:
+        return self._ctx.meta.user
+
+
+def test_contexts_exited_out_of_order_leave_nothing_active(dm: DataManager) -> None:
+    """Exiting a, then b (entered after a) leaves nothing active; b stays active in between."""
+    dm.register_services(who=Who())
+    a = dm.context(meta={"user": "a"})
+    a.__enter__()
+    b = dm.context(meta={"user": "b"})
+    b.__enter__()
+    a.__exit__(None, None, None)
+    assert dm.get_active_context() is b
+    assert dm.get_dal().who.user() == "b"
+    b.__exit__(None, None, None)
+    assert dm.get_active_context() is None
+    with pytest.raises(NoActiveContextError, match="needs an active data context"):
+        dm.get_dal().who.user()
+
+
+def test_three_contexts_exited_out_of_order_restore_the_open_ones(dm: DataManager) -> None:
+    """Exiting the oldest of three, then the newest, leaves the middle one active, then none."""
+    outer = dm.context()
+    outer.__enter__()
+    a, b, c = dm.context(), dm.context(), dm.context()
+    for ctx in (a, b, c):
+        ctx.__enter__()
+    a.__exit__(None, None, None)
+    assert dm.get_active_context() is c
+    c.__exit__(None, None, None)
+    assert dm.get_active_context() is b
+    b.__exit__(None, None, None)
+    assert dm.get_active_context() is outer
+    outer.__exit__(None, None, None)
+    assert dm.get_active_context() is None
+
+
+@pytest.mark.anyio
+async def test_async_contexts_exited_out_of_order_leave_nothing_active(dm: DataManager) -> None:
+    """The same holds for contexts opened with ``async with``'s methods."""
+    a = dm.context()
+    await a.__aenter__()
+    b = dm.context()
+    await b.__aenter__()
+    await a.__aexit__(None, None, None)
+    assert dm.get_active_context() is b
+    await b.__aexit__(None, None, None)
+    assert dm.get_active_context() is None

@@ -6,13 +6,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from polydatum import DataAccessLayer, DataManager, Service, ValueResource
+from polydatum import DataAccessContext, DataAccessLayer, DataManager, Service, ValueResource
 from polydatum.errors import (
     AlreadyExistsException,
     NoActiveContextError,
     NotFound,
     RegistrationError,
     ServiceError,
+    UnknownNameError,
 )
 from polydatum.resources import Resource, ResourceManager
 
@@ -63,6 +64,95 @@ def test_unknown_service_path_lists_registered_names(dm: DataManager) -> None:
         pytest.raises(AttributeError, match="registered services: archive, notes"),
     ):
         dal["nope.get"]
+
+
+@pytest.mark.parametrize("lookup", ["dal.nope", "dal['nope.get']", "dal['notes.nope']"])
+def test_unknown_name_is_both_attribute_and_key_error(dm: DataManager, lookup: str) -> None:
+    """An unknown name raises UnknownNameError: an AttributeError and, as in 0.9, a KeyError."""
+    dm.register_services(notes=Notes())
+    with dm.dal() as dal:
+        with pytest.raises(UnknownNameError) as info:
+            eval(lookup, {"dal": dal})  # the three spellings of one lookup
+        with pytest.raises(KeyError):
+            eval(lookup, {"dal": dal})
+    assert isinstance(info.value, AttributeError)
+    assert "'nope'" in str(info.value)
+
+
+def test_never_registered_service_lists_the_registered_ones(dm: DataManager) -> None:
+    """``dal.notes`` for a service never registered lists those that are, and how to register."""
+    dm.register_services(archive=Archive(), users=Service())
+    with dm.dal() as dal, pytest.raises(UnknownNameError) as info:
+        dal.notes  # noqa: B018
+    assert str(info.value) == (
+        "No service named 'notes'; registered services: archive, users. "
+        "Register it with dm.register_services(notes=...)."
+    )
+
+
+def test_unknown_part_of_a_path_names_its_owner_and_sub_services(dm: DataManager) -> None:
+    """``dal['notes.nope']`` names the service that lacks ``nope`` and its sub-services."""
+    dm.register_services(notes=Notes().register_services(archive=Archive()))
+    with dm.dal() as dal, pytest.raises(UnknownNameError) as info:
+        dal["notes.nope"]
+    assert "Notes has no 'nope' (in 'notes.nope'); its sub-services: archive." in str(info.value)
+
+
+def test_dal_scope_used_without_with_says_to_use_with(dm: DataManager) -> None:
+    """``dm.dal().notes`` (no ``with``) says to use ``with dm.dal() as dal:``."""
+    dm.register_services(notes=Notes())
+    with pytest.raises(AttributeError, match=r"use `with dm\.dal\(\) as dal:`.*then `dal\.notes`"):
+        dm.dal().notes  # noqa: B018
+
+
+def test_service_class_instead_of_instance_says_pass_an_instance(dm: DataManager) -> None:
+    """Registering a Service class (not an instance) raises RegistrationError: "Notes()"."""
+    with pytest.raises(RegistrationError, match=r"pass an instance: Notes\(\)"):
+        dm.register_services(notes=Notes)  # type: ignore[arg-type]
+    with pytest.raises(RegistrationError, match=r"pass an instance: Archive\(\)"):
+        Notes().register_services(archive=Archive)  # type: ignore[arg-type]
+    assert dm.service_names() == []
+
+
+def test_resource_class_instead_of_instance_says_pass_an_instance(dm: DataManager) -> None:
+    """Registering a Resource class (not an instance) raises RegistrationError: "Db()"."""
+
+    class Db(Resource):
+        def __call__(self, context: Any) -> Iterator[str]:
+            yield "db"
+
+    with pytest.raises(RegistrationError, match=r"pass an instance: .*Db\(\)"):
+        dm.register_resources(db=Db)
+    assert dm.resource_names() == []
+
+
+@pytest.mark.parametrize(
+    "name", ["meta", "dal", "data_manager", "aget", "get_resource_exit_errors", "_state"]
+)
+def test_reserved_resource_name_is_refused(dm: DataManager, name: str) -> None:
+    """A resource named like an attribute every context has is refused, naming the reserved."""
+    with pytest.raises(RegistrationError) as info:
+        dm.register_resources(**{name: ValueResource(1)})
+    assert f"Resource name {name!r} is reserved" in str(info.value)
+    assert "reserved: aget, dal, data_manager, get_resource_exit_errors, meta" in str(info.value)
+    assert dm.resource_names() == []
+
+
+def test_resource_named_like_a_custom_context_attribute_is_refused() -> None:
+    """A name the DataManager's own context class already uses is reserved too."""
+
+    class Ctx(DataAccessContext):
+        def tenant(self) -> str:
+            return "acme"
+
+    class Dm(DataManager):
+        context_class = Ctx
+
+    dm = Dm()
+    with pytest.raises(RegistrationError, match=r"'tenant' is reserved.*tenant"):
+        dm.register_resources(tenant=ValueResource("x"))
+    with dm.context() as ctx:
+        assert ctx.tenant() == "acme"
 
 
 def test_dal_dm_dal_yields_the_data_managers_dal(dm: DataManager) -> None:

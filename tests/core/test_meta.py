@@ -25,10 +25,35 @@ def test_require_raises_on_missing() -> None:
     """require() returns a value and raises ValueError for a missing or empty one."""
     meta = Meta({"user": "bob", "empty": ""})
     assert meta.require("user") == "bob"
-    with pytest.raises(ValueError, match='"empty" is empty'):
+    with pytest.raises(ValueError, match="Meta 'empty' is required here, but it is empty"):
         meta.require("empty")
-    with pytest.raises(ValueError, match='"nope" is empty'):
+    with pytest.raises(ValueError, match="Meta has no 'nope', which is required here"):
         meta.require("nope")
+
+
+def test_require_of_a_missing_key_lists_the_keys_and_the_fix(dm: DataManager) -> None:
+    """require() of a key the meta lacks says so, lists its keys and how to pass the key."""
+    with (
+        dm.context(meta={"request": "GET /", "tenant": "acme"}) as ctx,
+        pytest.raises(ValueError, match="Meta has no 'user'") as info,
+    ):
+        ctx.meta.require("user")
+    assert str(info.value) == (
+        "Meta has no 'user', which is required here; its keys: request, tenant. "
+        "Pass it when the context opens: dm.context(meta={'user': ...})."
+    )
+
+
+def test_item_assignment_says_meta_is_read_only_and_where_state_goes(dm: DataManager) -> None:
+    """``meta[key] = value`` raises TypeError saying meta is read-only and where state goes."""
+    with dm.context(meta={"user": "bob"}) as ctx:
+        with pytest.raises(TypeError, match="can not be changed") as info:
+            ctx.meta["user"] = "eve"
+        with pytest.raises(TypeError, match="can not be changed"):
+            del ctx.meta["user"]
+        assert ctx.meta.user == "bob"
+    assert "in a resource (dm.register_resources)" in str(info.value)
+    assert "on the context itself (ctx.<name> = value)" in str(info.value)
 
 
 def test_meta_is_read_only() -> None:

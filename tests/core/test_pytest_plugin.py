@@ -66,6 +66,18 @@ def test_bad_path_is_reported(pytester: pytest.Pytester) -> None:
     assert result.ret != 0
 
 
+def test_path_to_something_else_names_its_type(pytester: pytest.Pytester) -> None:
+    """An ini option naming an int says it "is an int", not a DataManager."""
+    pytester.makepyfile(myconf="dm = 3\n", test_it="def test_x(dal):\n    pass\n")
+    pytester.makeini("[pytest]\npolydatum_data_manager = myconf:dm\n")
+    pytester.syspathinsert()
+    result = pytester.runpytest(*ISOLATED)
+    result.stdout.fnmatch_lines(
+        ["*polydatum_data_manager = 'myconf:dm' is an int, not a polydatum*"]
+    )
+    assert result.ret != 0
+
+
 def test_override_is_restored_after_a_failing_test(project: pytest.Pytester) -> None:
     """An override made by a test that fails is gone for the next test."""
     project.makepyfile(

@@ -39,7 +39,9 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         # A file, not memory: threads (ASGI's sync thread, the live server) share it.
-        "NAME": os.path.join(_SQLITE_DIR, f"django_datum_{os.getpid()}.sqlite3"),
+        # A server a test starts may be pointed at that test's database.
+        "NAME": os.environ.get("DJANGO_DATUM_TEST_SQLITE")
+        or os.path.join(_SQLITE_DIR, f"django_datum_{os.getpid()}.sqlite3"),
         "TEST": {"NAME": os.path.join(_SQLITE_DIR, f"django_datum_test_{os.getpid()}.sqlite3")},
     },
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.core.checks import run_checks
+from django.core.checks import WARNING, run_checks
 from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.wsgi import WSGIHandler
 from django.test import Client
@@ -114,3 +114,19 @@ def test_code_outside_requests_opens_a_context(probe: Probe) -> None:
     with get_data_manager().dal() as dal:
         assert dal.who.connection() == 1
     assert (probe.seen, probe.teardowns) == ([None], 1)
+
+
+def test_installed_app_without_the_middleware_is_a_system_check_warning(settings: Any) -> None:
+    """`manage.py check` warns (W001) when django_datum is installed but DatumMiddleware is not."""
+    settings.MIDDLEWARE = ["django.contrib.sessions.middleware.SessionMiddleware", _AUTH]
+    [warning] = [m for m in run_checks() if m.id == "django_datum.W001"]
+    assert warning.level == WARNING
+    assert _OURS in (warning.hint or "")
+
+
+def test_start_up_error_puts_the_hint_on_a_line_of_its_own(settings: Any) -> None:
+    """A DATUM error reads as the cause, then a separate HINT line saying what to change."""
+    settings.DATUM = None  # (`del` would send no setting_changed, keeping the cached setting)
+    cause, hint = _start_up_error().split("\n")
+    assert cause == "(django_datum.E001) The DATUM setting is missing."
+    assert hint.lstrip().startswith('HINT: Add it to your settings, e.g. DATUM = {"DATA_MANAGER"')

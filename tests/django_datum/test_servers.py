@@ -14,6 +14,9 @@ from typing import IO
 
 import httpx
 import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import AsyncClient
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -100,3 +103,28 @@ def test_gunicorn_serves_requests_with_the_dal(gunicorn: str) -> None:
 def test_uvicorn_serves_requests_with_the_dal(uvicorn: str) -> None:
     """Under uvicorn with Django's ASGI handler the same behaviours hold for async views."""
     _check_server(uvicorn, "a")
+
+
+@pytest.fixture
+def served_with_the_test_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The test project under uvicorn (Django's ASGI handler), on this test's database."""
+    monkeypatch.setenv("DJANGO_DATUM_TEST_SQLITE", str(connection.settings_dict["NAME"]))
+    port = _free_port()
+    cmd = [str(BIN / "uvicorn"), "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off"]
+    cmd += ["--log-level", "warning", "tests.django_datum.asgi:application"]
+    yield from _serve(cmd, port)
+
+
+@pytest.mark.anyio
+@pytest.mark.django_db(transaction=True)
+async def test_uvicorn_sync_service_in_async_view_reads_the_logged_in_user(
+    served_with_the_test_database: str, logged_in: AsyncClient
+) -> None:
+    """Under uvicorn, with a session cookie of a real user, the sync service reads that user."""
+    cookie = logged_in.cookies[settings.SESSION_COOKIE_NAME].value
+    async with httpx.AsyncClient(base_url=served_with_the_test_database) as client:
+        client.cookies.set(settings.SESSION_COOKIE_NAME, cookie)
+        sync_read = await client.get("/a/sync-name")
+        async_read = await client.get("/a/name")
+    assert (sync_read.status_code, sync_read.text) == (200, "ada")
+    assert (async_read.status_code, async_read.text) == (200, "ada /a/name")

@@ -18,6 +18,7 @@ urlpatterns = [
     path("s/note/<str:outcome>", views.write_note),
     path("a/noop", views.anoop),
     path("a/name", views.aname),
+    path("a/sync-name", views.async_view_sync_name),
     path("a/thread", views.athread),
     path("a/conn", views.aconn),
     path("a/fail/<str:kind>", views.afail),

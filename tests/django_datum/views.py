@@ -92,6 +92,11 @@ async def anoop(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok")
 
 
+async def async_view_sync_name(request: HttpRequest) -> HttpResponse:
+    """Async view, sync service: the service reads meta.user (docs/django.md's pattern)."""
+    return HttpResponse(get_dal(request).who.name())
+
+
 async def aname(request: HttpRequest) -> HttpResponse:
     """Async: the user's name (async loader) and path."""
     dal = get_dal(request)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -29,7 +30,8 @@ class Notes(Service):
 def database(tmp_path: Path) -> Path:
     """An SQLite file with an empty notes table."""
     path = tmp_path / "notes.sqlite3"
-    with sqlite3.connect(path) as db:
+    # A connection's `with` block ends its transaction but leaves it open: closing() closes it.
+    with closing(sqlite3.connect(path)) as db, db:
         db.execute("CREATE TABLE starlette_notes (text TEXT NOT NULL)")
     return path
 
@@ -73,7 +75,7 @@ def notes_app(database: Path) -> Starlette:
 
 
 def stored(database: Path) -> list[str]:
-    with sqlite3.connect(database) as db:
+    with closing(sqlite3.connect(database)) as db:
         return [row[0] for row in db.execute("SELECT text FROM starlette_notes")]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any, assert_type
 
@@ -33,6 +34,19 @@ def transaction(ctx: DataAccessContext) -> Iterator[None]:
     yield
 
 
+def archived(dm: DataManager) -> int:
+    # A return inside `with dm.dal()` ends the function: the DAL's scope never suppresses.
+    with dm.dal() as dal:
+        count: int = dal.notes.archived()
+        return count
+
+
+async def aarchived(dm: DataManager) -> int:
+    async with dm.dal() as dal:
+        count: int = dal.notes.archived()
+        return count
+
+
 def main() -> None:
     dm = DataManager()
     assert_type(dm, DataManager)
@@ -51,6 +65,8 @@ def main() -> None:
     assert_type(dm.get_dal(), DataAccessLayer)
     layer: DataAccessLayer = dm.get_dal()
     assert "notes" in layer
+    assert archived(dm) == 42
+    assert asyncio.run(aarchived(dm)) == 42
 
 
 if __name__ == "__main__":
