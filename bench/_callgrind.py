@@ -19,8 +19,11 @@ def have_valgrind() -> bool:
     return True
 
 
-def instructions(driver: str, *args: str) -> int:
-    """Instructions executed by ``python -c driver args...`` under callgrind, start-up included."""
+def instructions(driver: str, *args: str, env: dict[str, str] | None = None) -> int:
+    """Instructions executed by ``python -c driver args...`` under callgrind, start-up included.
+
+    ``env`` is added to the environment (``PYTHONPATH``, say).
+    """
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
@@ -29,7 +32,7 @@ def instructions(driver: str, *args: str) -> int:
             capture_output=True,
             text=True,
             # The same hash seed in every run: dict layouts, hence counts, match.
-            env={**os.environ, "PYTHONHASHSEED": "0"},
+            env={**os.environ, **(env or {}), "PYTHONHASHSEED": "0"},
             check=True,
         )
     found = re.search(r"Collected : (\d+)", result.stderr)
@@ -38,6 +41,22 @@ def instructions(driver: str, *args: str) -> int:
     return int(found.group(1))
 
 
-def per_iteration(driver: str) -> int:
-    """Instructions of one iteration: ``driver`` run with 2001 and with 1 (its argv[1]), / 2000."""
-    return (instructions(driver, "2001") - instructions(driver, "1")) // 2000
+def per_iteration(
+    driver: str, n1: int = 1, n2: int = 2001, env: dict[str, str] | None = None
+) -> int:
+    """Instructions of one iteration: ``driver`` run with ``n2`` and ``n1`` (its argv[1]).
+
+    The difference of the two runs, divided by ``n2 - n1``: start-up, imports
+    and warm-up cancel out.
+    """
+    # One run outside valgrind first: it writes the .pyc files a changed module needs,
+    # which would otherwise be compiled in the first counted run only.
+    subprocess.run(
+        [sys.executable, "-c", driver, str(n1)],
+        env={**os.environ, **(env or {}), "PYTHONHASHSEED": "0"},
+        capture_output=True,
+        check=True,
+    )
+    more = instructions(driver, str(n2), env=env)
+    less = instructions(driver, str(n1), env=env)
+    return (more - less) // (n2 - n1)

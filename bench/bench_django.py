@@ -6,7 +6,10 @@ generator-managed connection and reads the request, close, answer "ok".
 
 - ``by hand``: no middleware; the view opens ``with dm.dal(meta=...)`` itself.
 - ``django_datum``: ``DatumMiddleware`` opens the context; the view uses ``request.dal``.
-- ``no polydatum``: for scale, the view builds the connection with a bare generator.
+- ``no polydatum``: the view builds the connection with a bare generator (bare Django).
+- ``svcs`` / ``dishka``: the peers have no Django integration; each gets the minimal
+  per-request middleware (a container per request, closed after the view) and the
+  view gets the connection from the container.
 
 Run: ``.venv/bin/python bench/bench_django.py`` (one table, median of the repeats).
 """
@@ -104,6 +107,73 @@ def no_polydatum(request: HttpRequest) -> HttpResponse:
     return HttpResponse(body)
 
 
+class Conn:
+    """What the peers' containers create (one per request)."""
+
+
+def conn_factory() -> Generator[Conn, None, None]:
+    yield Conn()
+
+
+def _svcs_registry() -> Any:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # svcs imports its FastAPI module, which may warn
+        import svcs
+
+    registry = svcs.Registry()
+    registry.register_factory(Conn, conn_factory)
+    return svcs, registry
+
+
+def _dishka_container() -> Any:
+    from dishka import Provider, Scope, make_container, provide
+
+    class Connections(Provider):
+        @provide(scope=Scope.REQUEST)
+        def conn(self) -> Generator[Conn, None, None]:
+            yield from conn_factory()
+
+    return make_container(Connections())
+
+
+class SvcsMiddleware:
+    """svcs's nearest equivalent: a container per request, closed after the view."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.svcs, self.registry = _svcs_registry()
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with self.svcs.Container(self.registry) as container:
+            request.svcs = container  # type: ignore[attr-defined]
+            return self.get_response(request)
+
+
+class DishkaMiddleware:
+    """dishka's nearest equivalent: a REQUEST-scoped container per request."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.container = _dishka_container()
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with self.container() as container:
+            request.dishka = container  # type: ignore[attr-defined]
+            return self.get_response(request)
+
+
+def with_svcs(request: HttpRequest) -> HttpResponse:
+    request.svcs.get(Conn)  # type: ignore[attr-defined]
+    return HttpResponse("ok" if request is not None else "no")
+
+
+def with_dishka(request: HttpRequest) -> HttpResponse:
+    request.dishka.get(Conn)  # type: ignore[attr-defined]
+    return HttpResponse("ok" if request is not None else "no")
+
+
 async def aby_hand(request: HttpRequest) -> HttpResponse:
     async with dm.dal(_meta(request)) as dal:
         return HttpResponse(dal.work.run())
@@ -121,12 +191,16 @@ urlpatterns = [
     path("hand", by_hand),
     path("plugin", with_plugin),
     path("raw", no_polydatum),
+    path("svcs", with_svcs),
+    path("dishka", with_dishka),
     path("ahand", aby_hand),
     path("aplugin", awith_plugin),
     path("araw", ano_polydatum),
 ]
 
 _PLUGIN = ["django_datum.middleware.DatumMiddleware"]
+_SVCS = [f"{__name__}.SvcsMiddleware"]
+_DISHKA = [f"{__name__}.DishkaMiddleware"]
 
 
 def _environ(route: str) -> dict[str, Any]:

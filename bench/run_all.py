@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["core", "flask", "django", "starlette", "examples", "celery_examples", "conduit"]
+BENCHMARKS = [
+    "core",
+    "flask",
+    "django",
+    "starlette",
+    "fastapi",
+    "examples",
+    "celery_examples",
+    "conduit",
+]
 
 
 def run(names: list[str]) -> list[tuple[str, list[dict[str, Any]]]]:

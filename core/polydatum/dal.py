@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ._declared import check_declared, missing_declarations
 from ._steps import _CREATED
 from ._types import CA, C, D, Generic
-from .context import Context, DataAccessContext, Meta, ResourceAttribute
+from .context import Context, DataAccessContext, Meta, MetaFromSource, ResourceAttribute
 from .errors import (
     AlreadyExistsException,
     NoActiveContextError,
@@ -245,25 +245,6 @@ class _DalScope(Generic[D]):
         await self._ctx.__aexit__(exc_type, exc_value, traceback)
 
 
-class _SourcedMetaAttribute:
-    """``ctx.meta`` of a context built by ``_sourced_context()``: its Meta, made on first read.
-
-    A request whose services never read the meta builds none. The Meta is
-    then cached in the context's ``__dict__``, which takes precedence over
-    this non-data descriptor (and over the ``meta`` slot it hides).
-    """
-
-    __slots__ = ()
-
-    def __get__(self, ctx: Any, owner: type | None = None) -> Any:
-        if ctx is None:
-            return self
-        loaders, source, values = ctx._meta_source
-        meta = sourced_meta(loaders, source, values)
-        setattr(ctx, "meta", meta)  # noqa: B010 - keeps CPython's compact instance values
-        return meta
-
-
 class DataManager(Generic[D, C]):
     """The registry of services, resources and context middleware; one per process.
 
@@ -293,7 +274,9 @@ class DataManager(Generic[D, C]):
         # ``DataManager[...]`` at run time (in a base class list, say), without typing.Generic.
         __class_getitem__ = classmethod(GenericAlias)
 
-    #: The class ``context()`` instantiates; override to customise contexts.
+    #: The class ``context()`` instantiates; override to customise contexts. Each
+    #: DataManager replaces it with a subclass of its own (its resources are
+    #: attributes there), which ``context()`` alone instantiates.
     context_class: type[DataAccessContext[Any, Any]] = DataAccessContext
 
     def __init__(
@@ -321,32 +304,41 @@ class DataManager(Generic[D, C]):
         # resource is an attribute that sets it up on first access.
         bases = _context_bases(context_class) if context_class else (self.context_class,)
         base = bases[0]
-        self.context_class = type(base.__name__, bases, {"__slots__": ()})
+        # context() makes its contexts with a plain call of this class, which sets
+        # nothing (object's __init__) and then sets what DataAccessContext.__init__
+        # would: a Python call less per request. Only when the class has no
+        # __init__ or __new__ of its own; DataAccessContext(dm, meta) still works.
+        plain = base.__init__ is DataAccessContext.__init__ and base.__new__ is object.__new__
+        namespace: dict[str, Any] = {"__slots__": ()}
+        if plain:
+            namespace["__init__"] = object.__init__
+        self.context_class = type(base.__name__, bases, namespace)
         for name in self._resource_manager.names():
             self._add_resource_attribute(name)
         # Resources registered on the registry later get their attribute too.
         users = self._resource_manager.__dict__.setdefault("_users", weakref.WeakSet())
         users.add(self)
-        # context() builds its contexts bare, without a Python-level __init__ call,
-        # unless the context class has an __init__ of its own.
-        self._bare_context: Callable[[], DataAccessContext[Any, Any]] | None = None
-        self._sourced_bare: Callable[[], Any] | None = None
-        if self.context_class.__init__ is DataAccessContext.__init__:
-            self._bare_context = bare = type(
-                base.__name__,
-                (self.context_class,),
-                {"__slots__": (), "__init__": object.__init__, "__module__": base.__module__},
-            )
-            # What _sourced_context() builds: its Meta is made on the first read of ctx.meta.
-            self._sourced_bare = type(
-                base.__name__,
-                (bare,),
-                {
-                    "__slots__": ("_meta_source",),
-                    "meta": _SourcedMetaAttribute(),
-                    "__module__": base.__module__,
-                },
-            )
+        self._plain_context: Callable[[], Any] | None = self.context_class if plain else None
+        # What context(loaders=...) makes, once it is first used (see _make_sourced_class).
+        self._sourced_class: Callable[[], Any] | None = None
+
+    def _make_sourced_class(self) -> Callable[[], Any]:
+        """The class of ``context(loaders=...)``'s contexts: the context class, meta made on read.
+
+        ``ctx.meta`` is a slot, read at C speed by every context; a subclass is
+        the one way to build the Meta on first read for these contexts alone.
+        """
+        base = self.context_class
+        self._sourced_class = sourced = type(
+            base.__name__,
+            (base,),
+            {
+                "__slots__": ("_meta_source",),
+                "meta": MetaFromSource(),
+                "__module__": base.__module__,
+            },
+        )
+        return sourced
 
     def register_context_middleware(self, *middleware: Middleware[C]) -> None:
         """Add context middleware, in order of execution.
@@ -436,13 +428,54 @@ class DataManager(Generic[D, C]):
         """Return the DAL of this DataManager."""
         return self._dal
 
-    def context(self, meta: Mapping[str, object] | Meta | None = None) -> C:
-        """Return a new context; enter it with ``with`` or ``async with``."""
-        new = self._bare_context
-        if new is None:
+    def context(
+        self,
+        meta: Mapping[str, object] | Meta | None = None,
+        # Not keyword-only: CPython finds keyword-only defaults in a dict, on every call.
+        loaders: Mapping[str, Callable[[Any], object]] | None = None,
+        source: Any = None,
+    ) -> C:
+        """Return a new context; enter it with ``with`` or ``async with``.
+
+        ``meta`` is read-only data about the context: a mapping (values may be
+        :class:`~polydatum.lazy`) or a :class:`~polydatum.Meta`.
+
+        ``loaders`` (for web plugins) are meta entries computed on first read:
+        ``loaders[key](source)``, then cached for the context. One ``loaders``
+        mapping may serve every request (it is never changed), so a request
+        builds no loader of its own: ``dm.context({"user": u},
+        loaders={"request": make_request}, source=raw_request)``. ``meta``
+        then holds the plain entries, which win over a loader of the same key.
+
+        Raises:
+            TypeError: ``loaders`` is not a mapping, or ``meta`` given with
+                ``loaders`` is not a dict of plain values.
+        """
+        cls = self._plain_context
+        if loaders is not None:
+            if type(loaders) is not dict and not isinstance(loaders, Mapping):
+                raise TypeError(
+                    "loaders= must be a mapping of meta keys to callables taking the source; "
+                    f"got {describe(loaders)}."
+                )
+            if meta is not None and (type(meta) is not dict or lazy in map(type, meta.values())):
+                raise TypeError(
+                    "With loaders=, meta= must be a dict of plain values (put lazy entries "
+                    f"in loaders=); got {describe(meta)}."
+                )
+            if cls is None:
+                return self.context_class(self, sourced_meta(loaders, source, meta))  # type: ignore[return-value]
+            ctx: Any = (self._sourced_class or self._make_sourced_class())()
+            ctx.data_manager = self
+            ctx.dal = self._dal
+            # ctx.meta is built from these on its first read (see DataAccessContext.meta).
+            ctx._meta_source = (loaders, source, meta)
+            ctx._state = _CREATED
+            return ctx  # type: ignore[no-any-return]
+        if cls is None:
             return self.context_class(self, meta)  # type: ignore[return-value]
         # DataAccessContext.__init__'s work, without its call: this runs once per request.
-        ctx = new()
+        ctx = cls()
         ctx.data_manager = self
         ctx.dal = self._dal
         if type(meta) is dict:
@@ -454,31 +487,9 @@ class DataManager(Generic[D, C]):
             else:
                 ctx.meta = _meta(**meta)
         elif type(meta) is _ContextMeta:
-            ctx.meta = meta  # type: ignore[assignment]  # built by a plugin
+            ctx.meta = meta  # built by a plugin
         else:
             ctx.meta = as_meta(meta)
-        ctx._state = _CREATED
-        return ctx  # type: ignore[return-value]
-
-    def _sourced_context(
-        self,
-        loaders: Mapping[str, Callable[[Any], Any]],
-        source: Any,
-        values: Mapping[str, Any] | None = None,
-    ) -> DataAccessContext:
-        """Return a new context whose meta is ``sourced_meta(loaders, source, values)``.
-
-        For plugins: the Meta is built on the first read of ``ctx.meta``, so a
-        request whose services never read it builds none.
-        """
-        new = self._sourced_bare
-        if new is None:
-            return self.context_class(self, sourced_meta(loaders, source, values))
-        # What context() sets on its bare context, with the meta source for the Meta.
-        ctx = new()
-        ctx.data_manager = self
-        ctx.dal = self._dal
-        ctx._meta_source = (loaders, source, values)
         ctx._state = _CREATED
         return ctx  # type: ignore[no-any-return]
 

@@ -52,17 +52,25 @@ class RequestScope:
         data_manager: DataManager[Any, Any],
         meta: Mapping[str, Any] | Meta | None,
         lazy_meta: dict[str, Any] | None = None,
+        loaders: Mapping[str, Any] | None = None,
+        source: Any = None,
     ) -> None:
         """Create the request's context with ``meta``.
 
         ``lazy_meta`` holds entries computed on first read (the user, say):
         each a :class:`~polydatum.lazy` or a plain zero-argument callable.
         Passing them apart saves looking for them in ``meta``. The scope takes
-        both dicts over.
+        both dicts over. ``loaders`` and ``source`` go to
+        ``DataManager.context`` (loaders shared by every request, called with
+        the source on first read; ``meta`` then a dict of plain values).
         """
         if lazy_meta:
             meta = new_meta(meta, lazy_meta)  # type: ignore[arg-type]
-        self.context: DataAccessContext = data_manager.context(meta)
+        self.context: DataAccessContext = (
+            data_manager.context(meta)
+            if loaders is None
+            else data_manager.context(meta, loaders=loaders, source=source)
+        )
         self.exception: BaseException | None = None
         #: True once the context has been closed (or closing has started); read only.
         self.closed = False

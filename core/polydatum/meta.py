@@ -28,7 +28,8 @@ _SOURCE = " source"
 class lazy:  # noqa: N801 - used like a function: meta={"user": lazy(load_user)}
     """A meta value computed on first read, then cached for the context.
 
-    ``load`` is called with no arguments the first time the key is read.
+    ``load`` is called with no arguments the first time the key is read
+    (with the source, among a plugin's shared loaders: see :func:`sourced_meta`).
     ``aload``, if given, is an async twin used by ``await meta.aget(key)``.
     """
 
@@ -36,8 +37,8 @@ class lazy:  # noqa: N801 - used like a function: meta={"user": lazy(load_user)}
 
     def __init__(
         self,
-        load: Callable[[], Any],
-        aload: Callable[[], Awaitable[Any]] | None = None,
+        load: Callable[..., Any],
+        aload: Callable[..., Awaitable[Any]] | None = None,
     ) -> None:
         self.load = load
         self.aload = aload
@@ -110,7 +111,10 @@ class Meta(SimpleNamespace, Generic[U]):
         if pending is not None and key in pending:
             loader = pending[key]
             if _SOURCE in values:
-                loaded = values[key] = loader(values[_SOURCE])
+                source = values[_SOURCE]
+                loaded = values[key] = (
+                    loader.load(source) if type(loader) is lazy else loader(source)
+                )
                 return loaded
             loaded = loader.load() if type(loader) is lazy else loader()
             values[key] = loaded
@@ -124,11 +128,16 @@ class Meta(SimpleNamespace, Generic[U]):
     async def aget(self, key: str, default: Any = None) -> Any: ...
     async def aget(self, key: str, default: Any = None) -> Any:
         """Like :meth:`get`, but a lazy value with an async loader is awaited."""
-        pending: dict[str, Any] = self.__dict__.get(_PENDING) or {}
+        values = self.__dict__
+        pending: dict[str, Any] = values.get(_PENDING) or {}
         loader = pending.get(key)
-        if type(loader) is lazy and loader.aload is not None:
+        if type(loader) is lazy and loader.aload is not None and key not in values:
+            if _SOURCE in values:
+                # Shared loaders (sourced_meta): called with the source, never removed.
+                loaded = values[key] = await loader.aload(values[_SOURCE])
+                return loaded
             loaded = await loader.aload()
-            self.__dict__[key] = loaded
+            values[key] = loaded
             del pending[key]
             return loaded
         return self.get(key, default)
@@ -256,7 +265,9 @@ def sourced_meta(
     ``loaders`` may be one mapping shared by every Meta (a plugin's module
     constant): it is never changed, so a request builds no loader of its own.
     ``loaders[key](source)`` runs on the first read of ``key``; the value is
-    then cached. ``values`` are plain entries (a key in both is plain).
+    then cached. A loader may be a :class:`lazy` whose ``load`` (and
+    ``aload``, for ``await meta.aget(key)``) take the source. ``values`` are
+    plain entries (a key in both is plain).
     """
     if values:
         return _meta(**values, **{_PENDING: loaders, _SOURCE: source})

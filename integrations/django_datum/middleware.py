@@ -60,20 +60,10 @@ GetResponse = Callable[[HttpRequest], Any]
 def build_meta(request: HttpRequest, config: DatumConfig) -> dict[str, Any]:
     """Return the meta of ``request``'s context: ``request``, a lazy ``user`` and ``META``'s."""
 
-    def load_user() -> Any:
-        user = getattr(request, "user", None)
-        if isinstance(user, LazyObject) and user._wrapped is empty and _in_event_loop():
-            # A sync service called from an async view: Django refuses database queries
-            # in the event loop's thread, so the user (session, then user row) loads in
-            # a worker thread, as sync_to_async would run it.
-            _in_worker_thread(partial(getattr, user, "is_authenticated"))
-        return user
-
-    async def aload_user() -> Any:
-        auser = getattr(request, "auser", None)
-        return await auser() if auser is not None else None
-
-    meta: dict[str, Any] = {"request": request, "user": lazy(load_user, aload_user)}
+    meta: dict[str, Any] = {
+        "request": request,
+        "user": lazy(partial(_load_user, request), partial(_aload_user, request)),
+    }
     if config.meta is not None:
         meta.update(config.meta(request))
     return meta
@@ -110,6 +100,38 @@ def _in_worker_thread(load: Callable[[], Any]) -> Any:
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+def _the_request(request: HttpRequest) -> HttpRequest:
+    return request
+
+
+def _load_user(request: HttpRequest) -> Any:
+    """``meta.user``: ``request.user`` (AuthenticationMiddleware's lazy user)."""
+    user = getattr(request, "user", None)
+    if isinstance(user, LazyObject) and user._wrapped is empty and _in_event_loop():
+        # A sync service called from an async view: Django refuses database queries
+        # in the event loop's thread, so the user (session, then user row) loads in
+        # a worker thread, as sync_to_async would run it.
+        _in_worker_thread(partial(getattr, user, "is_authenticated"))
+    return user
+
+
+async def _aload_user(request: HttpRequest) -> Any:
+    """``await meta.aget("user")``: ``await request.auser()``."""
+    auser = getattr(request, "auser", None)
+    return await auser() if auser is not None else None
+
+
+#: The meta of a request when ``META`` is not set, the same as ``build_meta``'s: one
+#: mapping shared by every request, each loader called with the request on first read.
+_LOADERS = {"request": _the_request, "user": lazy(_load_user, _aload_user)}
+
+
+def _request_scope(request: HttpRequest, config: DatumConfig) -> RequestScope:
+    if config.meta is None:
+        return RequestScope(config.data_manager, None, loaders=_LOADERS, source=request)
+    return RequestScope(config.data_manager, build_meta(request, config))
 
 
 #: The app's declared DAL class.
@@ -204,7 +226,7 @@ class DatumMiddleware:
         if self._is_async:
             return self.__acall__(request)
         config = get_config()
-        scope = RequestScope(config.data_manager, build_meta(request, config))
+        scope = _request_scope(request, config)
         context = scope.open()
         attrs = request.__dict__
         attrs[DAL_ATTR] = context.dal
@@ -234,7 +256,7 @@ class DatumMiddleware:
     async def __acall__(self, request: HttpRequest) -> Any:
         """Async twin of ``__call__``; a cancelled request (disconnect) still closes."""
         config = get_config()
-        scope = RequestScope(config.data_manager, build_meta(request, config))
+        scope = _request_scope(request, config)
         context = await scope.aopen()
         attrs = request.__dict__
         attrs[DAL_ATTR] = context.dal

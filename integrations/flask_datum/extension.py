@@ -20,7 +20,7 @@ import importlib
 import logging
 from collections.abc import Callable, Coroutine, Mapping
 from functools import partial
-from types import AsyncGeneratorType, GeneratorType
+from types import GeneratorType
 from typing import Any
 
 from flask import Flask, Response, current_app, has_request_context, request
@@ -192,11 +192,6 @@ def _http_error(code: int, exc: ServiceError) -> HTTPException:
     return error
 
 
-def _has_async_cleanup(ctx: DataAccessContext) -> bool:
-    # Async generators must be finished in the event loop that started them.
-    return any(type(g) is AsyncGeneratorType for g in ctx._resource_generators.values())
-
-
 def _install(app: Flask, state: _State) -> None:
     """Wrap the app's dispatch, user-exception handling and async bridge (see module doc)."""
     dm = state.data_manager
@@ -273,12 +268,13 @@ def _install(app: Flask, state: _State) -> None:
             try:
                 rv = await func(*args, **kwargs)
             except BaseException as exc:
+                # Async generators must be finished in the event loop that started them.
                 scope = _open_scope()
-                if scope is not None and _has_async_cleanup(scope.context):
+                if scope is not None and scope.awaits:
                     await scope.aclose_quietly(exc)
                 raise
             scope = _open_scope()
-            if scope is not None and _has_async_cleanup(scope.context):
+            if scope is not None and scope.awaits:
                 await scope.aclose()
             return rv
 

@@ -196,3 +196,55 @@ def test_sourced_meta_plain_value_wins_over_a_loader() -> None:
     meta = sourced_meta({"user": lambda source: "loaded"}, None, {"user": "given"})
     assert meta.user == "given"
     assert meta.keys() == ["user"]
+
+
+def test_context_loaders_run_on_first_read_with_the_source(dm: DataManager) -> None:
+    """``dm.context(loaders=, source=)`` calls a loader with the source on the first read only."""
+    calls: list[object] = []
+    loaders = {"path": lambda source: calls.append(source) or source["path"]}
+    with dm.context({"user": "ann"}, loaders=loaders, source={"path": "/a"}) as ctx:
+        assert calls == []
+        assert (ctx.meta.user, ctx.meta.path, ctx.meta.path) == ("ann", "/a", "/a")
+    assert calls == [{"path": "/a"}]
+    assert loaders == {"path": loaders["path"]}  # shared by every context: never changed
+
+
+def test_context_loaders_plain_entry_wins(dm: DataManager) -> None:
+    """A plain ``meta`` entry wins over a loader of the same key."""
+    with dm.context({"user": "given"}, loaders={"user": lambda s: "loaded"}, source=None) as ctx:
+        assert ctx.meta.user == "given"
+
+
+def test_context_loaders_must_be_a_mapping(dm: DataManager) -> None:
+    """``loaders=`` that is not a mapping is refused, saying what it must be."""
+    with pytest.raises(TypeError, match="loaders= must be a mapping of meta keys to callables"):
+        dm.context(loaders=[lambda s: s])  # type: ignore[arg-type]
+
+
+def test_context_loaders_refuse_lazy_meta_values(dm: DataManager) -> None:
+    """With ``loaders=``, a lazy ``meta`` value is refused: it belongs in ``loaders=``."""
+    with pytest.raises(TypeError, match="put lazy entries in loaders="):
+        dm.context({"user": lazy(lambda: "ann")}, loaders={}, source=None)
+
+
+def test_a_data_manager_builds_one_context_class(dm: DataManager) -> None:
+    """Contexts are of the DataManager's own class, until ``loaders=`` makes one subclass."""
+    assert type(dm.context()) is dm.context_class
+    first = type(dm.context(loaders={}, source=None))
+    assert first.__bases__ == (dm.context_class,)
+    assert type(dm.context(loaders={}, source=None)) is first
+
+
+@pytest.mark.anyio
+async def test_sourced_lazy_loader_takes_the_source_sync_and_async() -> None:
+    """A ``lazy`` among shared loaders gets the source, in ``get`` and in ``aget``."""
+
+    async def aload(source: str) -> str:
+        return f"async {source}"
+
+    loaders = {"user": lazy(lambda source: f"sync {source}", aload)}
+    assert sourced_meta(loaders, "ann").user == "sync ann"
+    meta = sourced_meta(loaders, "bob")
+    assert await meta.aget("user") == "async bob"
+    assert meta.user == "async bob"  # cached
+    assert list(loaders) == ["user"]  # shared: never changed

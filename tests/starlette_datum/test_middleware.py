@@ -260,19 +260,12 @@ async def test_finished_request_is_freed_without_the_garbage_collector(dm: DataM
             gc.enable()
 
 
-def test_state_dal_reads_like_any_other_state_entry() -> None:
-    """``State.dal`` (a property, for speed) behaves as State's own entries do."""
-    state = State()
-    assert not hasattr(state, DAL_STATE_KEY)
-    assert getattr(state, DAL_STATE_KEY, "default") == "default"
-    with pytest.raises(AttributeError, match=r"^'State' object has no attribute 'dal'$"):
-        state.dal  # noqa: B018
-    state.dal = "set"
-    assert (state.dal, state._state) == ("set", {"dal": "set"})
-    del state.dal
-    assert DAL_STATE_KEY not in state._state
-    shared = {DAL_STATE_KEY: "from the dict"}
-    assert State(shared).dal == "from the dict"
+def test_importing_the_plugin_leaves_starlettes_state_class_alone() -> None:
+    """``request.state.dal`` is a plain ``scope["state"]`` entry: State's class is not patched."""
+    import starlette_datum  # noqa: F401 - imported for what it must not do
+
+    assert DAL_STATE_KEY not in vars(State)
+    assert State({DAL_STATE_KEY: "from the dict"}).dal == "from the dict"
 
 
 # -- HTTP/1.0: a streamed body goes out whole after the commit -----------------------
