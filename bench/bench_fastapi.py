@@ -10,12 +10,11 @@ operations' annotations (``dal: DAL``, defined inside the factories) at run time
 """
 
 import asyncio
-import statistics
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from bench_starlette import ASGI, Connection, _run, connect
+from bench_starlette import ASGI, Connection, _measure, connect
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
@@ -142,22 +141,11 @@ VARIANTS: dict[str, Callable[[], tuple[ASGI, dict[str, Any]]]] = {
 }
 
 
-async def _measure(iterations: int, repeats: int) -> dict[str, float]:
-    apps = {name: factory() for name, factory in VARIANTS.items()}
-    for app, state in apps.values():
-        await _run(app, state, 500)  # build middleware stacks, warm caches
-    samples: dict[str, list[float]] = {name: [] for name in apps}
-    for _ in range(repeats):
-        for name, (app, state) in apps.items():
-            samples[name].append(await _run(app, state, iterations) / iterations / 1000)
-    return {name: statistics.median(values) for name, values in samples.items()}
-
-
 def main(iterations: int = ITERATIONS, repeats: int = REPEATS) -> list[dict[str, Any]]:
     """Measure every variant in one run; return one row per variant (us per request)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        medians = asyncio.run(_measure(iterations, repeats))
+        medians = asyncio.run(_measure(iterations, repeats, VARIANTS))
     bare = medians["bare FastAPI"]
     return [
         {
