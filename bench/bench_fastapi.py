@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from bench_starlette import ASGI, Connection, _measure, connect
+from bench_starlette import ASGI, Connection, _measure, connect, things_data_manager
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
@@ -45,26 +45,12 @@ def polydatum_app(use_get_dal: bool = False) -> tuple[ASGI, dict[str, Any]]:
     With ``use_get_dal`` it takes ``request: Request`` and calls ``get_dal(request)``,
     which skips FastAPI's dependency machinery.
     """
-    from polydatum import DataAccessContext, DataManager, Service
     from starlette.middleware import Middleware
     from starlette.requests import Request
     from starlette_datum import DatumMiddleware, get_dal
     from starlette_datum.fastapi import DAL
 
-    class Things(Service):
-        def ping(self) -> int:
-            return self._ctx.db.ping()  # type: ignore[no-any-return]
-
-    def db(context: DataAccessContext) -> Iterator[Connection]:
-        conn = Connection()
-        try:
-            yield conn
-        finally:
-            conn.close()
-
-    dm = DataManager()
-    dm.register_resources(db=db)
-    dm.register_services(things=Things())
+    dm = things_data_manager()
     app = FastAPI(middleware=[Middleware(DatumMiddleware, data_manager=dm)])
 
     if use_get_dal:

@@ -16,13 +16,16 @@ import statistics
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
+
+if TYPE_CHECKING:
+    from polydatum import DataManager
 
 ASGI = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
@@ -123,14 +126,9 @@ def floor_app() -> tuple[ASGI, dict[str, Any]]:
     return Starlette(routes=[Route("/", endpoint)], middleware=[Middleware(Floor)]), {}
 
 
-def polydatum_app(use_get_dal: bool = False) -> tuple[ASGI, dict[str, Any]]:
-    """Starlette + DatumMiddleware; a service reads the lazily set-up resource.
-
-    The endpoint reaches the DAL with ``request.state.dal``, or with
-    ``get_dal(request)`` when ``use_get_dal`` is true.
-    """
+def things_data_manager() -> DataManager:
+    """The DataManager of every polydatum variant: ``things.ping()`` reads ``ctx.db``."""
     from polydatum import DataAccessContext, DataManager, Service
-    from starlette_datum import DatumMiddleware, get_dal
 
     class Things(Service):
         def ping(self) -> int:
@@ -146,6 +144,18 @@ def polydatum_app(use_get_dal: bool = False) -> tuple[ASGI, dict[str, Any]]:
     dm = DataManager()
     dm.register_resources(db=db)
     dm.register_services(things=Things())
+    return dm
+
+
+def polydatum_app(use_get_dal: bool = False) -> tuple[ASGI, dict[str, Any]]:
+    """Starlette + DatumMiddleware; a service reads the lazily set-up resource.
+
+    The endpoint reaches the DAL with ``request.state.dal``, or with
+    ``get_dal(request)`` when ``use_get_dal`` is true.
+    """
+    from starlette_datum import DatumMiddleware, get_dal
+
+    dm = things_data_manager()
 
     async def endpoint(request: Request) -> PlainTextResponse:
         request.state.dal.things.ping()

@@ -99,7 +99,6 @@ import asyncio, sys, warnings
 sys.path.insert(0, {here!r})
 warnings.simplefilter("ignore")
 import bench_starlette as b
-from polydatum import DataManager, Service
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
@@ -108,20 +107,7 @@ from starlette_datum import DatumMiddleware, get_dal
 
 step = {step}
 
-class Things(Service):
-    def ping(self):
-        return self._ctx.db.ping()
-
-def db(context):
-    conn = b.Connection()
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-dm = DataManager()
-dm.register_resources(db=db)
-dm.register_services(things=Things())
+dm = b.things_data_manager()
 
 class PassThrough:
     def __init__(self, app):
@@ -177,7 +163,6 @@ from typing import Annotated
 import bench_starlette as b
 from fastapi import Depends, FastAPI
 from fastapi.responses import PlainTextResponse
-from polydatum import DataManager, Service
 from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection
 from starlette_datum import DatumMiddleware
@@ -185,20 +170,7 @@ from starlette_datum.fastapi import DAL
 
 step = {step}
 
-class Things(Service):
-    def ping(self):
-        return self._ctx.db.ping()
-
-def db(context):
-    conn = b.Connection()
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-dm = DataManager()
-dm.register_resources(db=db)
-dm.register_services(things=Things())
+dm = b.things_data_manager()
 
 async def nothing(conn: HTTPConnection):
     return None

@@ -146,7 +146,6 @@ def core(tracing: str | None, is_async: bool = False) -> Callable[[int], None]:
 def starlette(tracing: str | None) -> Callable[[int], None]:
     """bench_starlette's ``+ polydatum`` request, on a DataManager traced as ``tracing`` says."""
     import bench_starlette as b
-    from polydatum import DataAccessContext, DataManager, Service
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
     from starlette.requests import Request
@@ -154,20 +153,7 @@ def starlette(tracing: str | None) -> Callable[[int], None]:
     from starlette.routing import Route
     from starlette_datum import DatumMiddleware
 
-    class Things(Service):
-        def ping(self) -> int:
-            return self._ctx.db.ping()  # type: ignore[no-any-return]
-
-    def db(context: DataAccessContext) -> Iterator[b.Connection]:
-        conn = b.Connection()
-        try:
-            yield conn
-        finally:
-            conn.close()
-
-    dm = DataManager()
-    dm.register_resources(db=db)
-    dm.register_services(things=Things())
+    dm = b.things_data_manager()
     if tracing is not None:
         _trace(dm, tracing)
 
