@@ -66,11 +66,8 @@ class RequestScope:
         """
         if lazy_meta:
             meta = new_meta(meta, lazy_meta)  # type: ignore[arg-type]
-        self.context: DataAccessContext = (
-            data_manager.context(meta)
-            if loaders is None
-            else data_manager.context(meta, loaders=loaders, source=source)
-        )
+        # Positional: keyword arguments cost a little more, on every request.
+        self.context: DataAccessContext = data_manager.context(meta, loaders, source)
         self.exception: BaseException | None = None
         #: True once the context has been closed (or closing has started); read only.
         self.closed = False

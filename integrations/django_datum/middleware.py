@@ -22,7 +22,13 @@ from django.core.exceptions import BadRequest, PermissionDenied
 from django.core.handlers.exception import response_for_exception
 from django.core.signals import got_request_exception
 from django.db import connections
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    StreamingHttpResponse,
+)
 from django.utils.functional import LazyObject, empty
 from polydatum import DataAccessLayer, Layer, lazy
 from polydatum.lifecycle import RequestScope, status_for
@@ -128,9 +134,12 @@ async def _aload_user(request: HttpRequest) -> Any:
 _LOADERS = {"request": _the_request, "user": lazy(_load_user, _aload_user)}
 
 
-def _request_scope(request: HttpRequest, config: DatumConfig) -> RequestScope:
+def _request_scope(request: HttpRequest) -> RequestScope:
+    """The request's scope, its context made with the ``DATUM`` setting's DataManager."""
+    config = get_config()
     if config.meta is None:
-        return RequestScope(config.data_manager, None, loaders=_LOADERS, source=request)
+        # Positional: RequestScope(dm, meta, lazy_meta, loaders, source).
+        return RequestScope(config.data_manager, None, None, _LOADERS, request)
     return RequestScope(config.data_manager, build_meta(request, config))
 
 
@@ -222,16 +231,16 @@ class DatumMiddleware:
         if self._is_async:
             markcoroutinefunction(self)
 
+    # One lifecycle, driven two ways: ``__call__`` under WSGI (or sync middleware),
+    # ``__acall__`` in the event loop. Each opens the scope, binds it to the request,
+    # runs the view, unbinds, and then streams the body in the context or closes;
+    # they differ only where the async one awaits.
+
     def __call__(self, request: HttpRequest) -> Any:
         if self._is_async:
             return self.__acall__(request)
-        config = get_config()
-        scope = _request_scope(request, config)
-        context = scope.open()
-        attrs = request.__dict__
-        attrs[DAL_ATTR] = context.dal
-        attrs[CONTEXT_ATTR] = context
-        attrs[SCOPE_ATTR] = scope
+        scope = _request_scope(request)
+        attrs = _bind(request, scope, scope.open())
         try:
             response = self.get_response(request)
         except BaseException as exc:
@@ -239,11 +248,10 @@ class DatumMiddleware:
             scope.close_quietly(exc)
             raise
         finally:
-            _forget(attrs)
+            attrs.pop(CONTEXT_ATTR, None)
+            attrs.pop(SCOPE_ATTR, None)
         if response.streaming and not scope.closed:
-            if not whole_body_needed(request, response):
-                scope.detach()
-                stream_in_context(response, scope, is_async=False)
+            if _streams(request, response, scope, False):
                 return response
             try:
                 read_whole_body(response, b"".join(response))
@@ -254,14 +262,9 @@ class DatumMiddleware:
         return response
 
     async def __acall__(self, request: HttpRequest) -> Any:
-        """Async twin of ``__call__``; a cancelled request (disconnect) still closes."""
-        config = get_config()
-        scope = _request_scope(request, config)
-        context = await scope.aopen()
-        attrs = request.__dict__
-        attrs[DAL_ATTR] = context.dal
-        attrs[CONTEXT_ATTR] = context
-        attrs[SCOPE_ATTR] = scope
+        """``__call__``, awaiting; a cancelled request (disconnect) still closes."""
+        scope = _request_scope(request)
+        attrs = _bind(request, scope, await scope.aopen())
         get_response: Callable[[HttpRequest], Awaitable[Any]] = self.get_response
         try:
             response = await get_response(request)
@@ -270,18 +273,17 @@ class DatumMiddleware:
             await scope.aclose_quietly(exc)
             raise
         finally:
-            _forget(attrs)
+            attrs.pop(CONTEXT_ATTR, None)
+            attrs.pop(SCOPE_ATTR, None)
         if response.streaming and not scope.closed:
-            if not whole_body_needed(request, response):
-                scope.detach()
-                stream_in_context(response, scope, is_async=True)
+            if _streams(request, response, scope, True):
                 return response
             try:
                 await aread_whole_body(response)
             except BaseException as exc:
                 await scope.aclose_quietly(exc)
                 raise
-        if config.close_in_thread and not scope.awaits:
+        if not scope.awaits and get_config().close_in_thread:
             # Nothing async was set up: close (commit) in the request's sync thread,
             # off the event loop, as Django runs sync code under ASGI.
             await sync_to_async(scope.close, thread_sensitive=True)()
@@ -302,14 +304,33 @@ class DatumMiddleware:
         return None
 
 
-def _forget(attrs: dict[str, Any]) -> None:
-    """Drop the request's links to its context once the view is done.
+def _bind(request: HttpRequest, scope: RequestScope, context: Any) -> dict[str, Any]:
+    """Set ``request.dal`` and the request's links to its context; return its ``__dict__``.
 
-    The context's meta holds the request; without this every request would be
-    a reference cycle left to the garbage collector. ``request.dal`` stays.
+    The links (``datum_context`` and the scope) are dropped once the view is
+    done: the context's meta holds the request, so without that every request
+    would be a reference cycle left to the garbage collector. ``request.dal`` stays.
     """
-    attrs.pop(CONTEXT_ATTR, None)
-    attrs.pop(SCOPE_ATTR, None)
+    attrs = request.__dict__
+    attrs[DAL_ATTR] = context.dal
+    attrs[CONTEXT_ATTR] = context
+    attrs[SCOPE_ATTR] = scope
+    return attrs
+
+
+def _streams(
+    request: HttpRequest, response: StreamingHttpResponse, scope: RequestScope, is_async: bool
+) -> bool:
+    """True when ``response``'s body now streams in the context, which closes when it ends.
+
+    False when the whole body must be read before the context closes
+    (see ``whole_body_needed``).
+    """
+    if whole_body_needed(request, response):
+        return False
+    scope.detach()
+    stream_in_context(response, scope, is_async=is_async)
+    return True
 
 
 def _record_uncaught(sender: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from polydatum import DataManager, Meta, lazy
 from polydatum.meta import sourced_meta
@@ -248,3 +250,40 @@ async def test_sourced_lazy_loader_takes_the_source_sync_and_async() -> None:
     assert await meta.aget("user") == "async bob"
     assert meta.user == "async bob"  # cached
     assert list(loaders) == ["user"]  # shared: never changed
+
+
+def test_sourced_meta_follows_a_changed_loaders_mapping() -> None:
+    """Loaders read as attributes follow the mapping: a loader replaced or added is used."""
+    loaders: dict[str, Any] = {"user": lambda source: f"first {source}"}
+    assert sourced_meta(loaders, "ann").user == "first ann"
+    loaders["user"] = lambda source: f"second {source}"
+    loaders["team"] = lambda source: f"team of {source}"
+    meta = sourced_meta(loaders, "bob")
+    assert (meta.user, meta.team) == ("second bob", "team of bob")
+    del loaders["team"]
+    assert sourced_meta(loaders, "cy").team is None  # a missing key reads as None
+
+
+def test_sourced_meta_keys_named_like_methods_stay_methods() -> None:
+    """A loader named like a Meta method is read with ``get``; the method still works."""
+    loaders = {"get": lambda source: f"got {source}", "items": lambda source: [source]}
+    meta = sourced_meta(loaders, "ann")
+    assert meta.get("get") == "got ann"
+    assert dict(meta.items()) == {"get": "got ann", "items": ["ann"]}
+
+
+def test_sourced_meta_stays_read_only_and_prints_like_any_meta() -> None:
+    """A sourced Meta refuses writes and shows its class as other contexts' Metas do."""
+    meta = sourced_meta({"user": lambda source: source}, "ann")
+    with pytest.raises(AttributeError, match="read-only"):
+        meta.user = "bob"  # type: ignore[misc]
+    assert meta.user == "ann"
+    assert repr(meta).startswith("<_ContextMeta ")
+    assert isinstance(meta, Meta)
+
+
+def test_sourced_meta_with_many_loaders_mappings_still_loads() -> None:
+    """Past the mappings that get a class of their own, a Meta still loads its entries."""
+    metas = [sourced_meta({"n": lambda source, i=i: i * source}, 2) for i in range(100)]
+    assert [meta.n for meta in metas] == [i * 2 for i in range(100)]
+    assert [meta.get("n") for meta in metas] == [i * 2 for i in range(100)]
