@@ -15,7 +15,12 @@ lines is that part's cost:
   cost of a dependency), ``DatumMiddleware``, then the ``DAL`` dependency in
   its place with a service call setting up a resource.
 
-Run: ``.venv/bin/python bench/count_ablation.py [--baseline DIR] [core|starlette|fastapi]``
+- django: bare Django (WSGI), a pass-through middleware, a context opened
+  around the view by a minimal middleware (and ``request.dal`` read), then
+  ``DatumMiddleware`` in its place, a service call, the service setting up a
+  resource and reading ``meta.request`` (``bench_django``'s plugin view).
+
+Run: ``.venv/bin/python bench/count_ablation.py [--baseline DIR] [core|starlette|fastapi|django]``
 """
 
 from __future__ import annotations
@@ -224,10 +229,82 @@ FASTAPI = {
 }
 
 
+_DJANGO = """
+import sys, warnings
+sys.path.insert(0, {here!r})
+warnings.simplefilter("ignore")
+import bench_django as b
+from django.http import HttpResponse
+from django.urls import path
+from polydatum import Service
+
+step = {step}
+
+class Steps(Service):
+    def nothing(self):
+        return "ok"
+
+    def conn(self):
+        self._ctx.connection
+        return "ok"
+
+b.dm.register_services(steps=Steps())
+LOADERS = {{"request": lambda request: request}}
+
+class PassThrough:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+class ByHand:
+    # The least a middleware can do with polydatum: a context around the view.
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with b.dm.context(None, loaders=LOADERS, source=request) as ctx:
+            request.dal = ctx.dal
+            return self.get_response(request)
+
+def view(request):
+    if step == 3 or step == 4:
+        request.dal
+    elif step == 5:
+        return HttpResponse(request.dal.steps.nothing())
+    elif step == 6:
+        return HttpResponse(request.dal.steps.conn())
+    elif step == 7:
+        return HttpResponse(request.dal.work.run())
+    return b.no_polydatum(request)
+
+b.urlpatterns.append(path("steps", view))
+by_hand = [f"{{__name__}}.ByHand"]
+pass_through = [f"{{__name__}}.PassThrough"]
+middleware = {{0: [], 1: pass_through, 2: by_hand, 3: by_hand}}.get(step, b._PLUGIN)
+run = b._wsgi_runner("/steps", middleware)
+run(50)
+run(int(sys.argv[1]))
+"""
+
+DJANGO = {
+    "bare Django (WSGI; the view's work by hand)": 0,
+    "+ a pass-through middleware": 1,
+    "+ a context around the view, by hand (`with dm.context(...)`)": 2,
+    "+ the view reads request.dal (not using it)": 3,
+    "DatumMiddleware instead of the middleware by hand": 4,
+    "+ a service call (request.dal.steps.nothing())": 5,
+    "+ the service sets the resource up (by hand no more)": 6,
+    "+ and reads meta.request: bench_django's plugin view": 7,
+}
+
+
 def main(argv: list[str] | None = None) -> None:
     """Count and print each step of the named parts (default: both)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("parts", nargs="*", default=["core", "starlette", "fastapi"])
+    parser.add_argument("parts", nargs="*", default=["core", "starlette", "fastapi", "django"])
     parser.add_argument("--baseline", type=Path, help="another source tree to count too")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args(argv)
@@ -239,6 +316,7 @@ def main(argv: list[str] | None = None) -> None:
             "core": (CORE, _CORE, 4000),
             "starlette": (STARLETTE, _STARLETTE, 1000),
             "fastapi": (FASTAPI, _FASTAPI, 1000),
+            "django": (DJANGO, _DJANGO, 500),
         }[part]
         for name, step in steps.items():
             code = driver.format(step=step, here=str(HERE))
