@@ -78,6 +78,19 @@ def floor(n: int) -> None:
         var.reset(token)
 
 
+def floor_plain(n: int) -> None:
+    """The floor of the peers' work: a ContextVar set and reset, one generator."""
+    var = _floor_var
+    for _ in range(n):
+        token = var.set(None)
+        res = conn_gen()
+        conn = next(res)
+        assert conn is not None
+        for _ in res:
+            pass
+        var.reset(token)
+
+
 # -- this core ----------------------------------------------------------------
 
 
@@ -107,6 +120,23 @@ def ours(n: int) -> None:
             user, conn = dal.users.whoami()
             assert user == "bob"
             assert conn is not None
+
+
+def ours_plain(n: int) -> None:
+    """The peers' work with this core: no meta, no middleware, one resource through a service."""
+    from polydatum import DataManager, Service
+
+    class Users(Service):
+        def conn(self) -> Any:
+            return self._ctx.db
+
+    dm = DataManager()
+    dm.register_services(users=Users())
+    dm.register_resources(db=conn_gen)
+    dal = dm.get_dal()
+    for _ in range(n):
+        with dm.context():
+            assert dal.users.conn() is not None
 
 
 def make_async_dm(async_middleware: bool = True) -> Any:

@@ -12,6 +12,9 @@ Rows (bare: the framework with the same handler work done by hand):
   "bare" is the floor, the same work inlined by hand (a ContextVar set and
   reset, two generators). The peers create one generator-managed value in a
   container (no meta, no middleware).
+- core cycle, the peers' work: what svcs and dishka do in theirs (one
+  generator resource, here reached through a service call), without meta or
+  middleware; its floor is one ContextVar set and reset and one generator.
 - Flask, Django (WSGI), Starlette (``request.state.dal`` and ``get_dal``),
   FastAPI (the ``DAL`` dependency, and ``get_dal(request)`` of a ``request:
   Request`` parameter): ``bench_flask``, ``bench_django``,
@@ -119,6 +122,12 @@ ROWS: dict[str, dict[str, str]] = {
         "dishka": _core("b.make_dishka()[0]"),
         "polydatum": _core("b.ours"),
     },
+    "core cycle, the peers' work": {
+        "bare": _core("b.floor_plain"),
+        "svcs": _core("b.make_svcs()[0]"),
+        "dishka": _core("b.make_dishka()[0]"),
+        "polydatum": _core("b.ours_plain"),
+    },
     "Flask": {
         "bare": _flask("bare Flask (by hand)"),
         "svcs": _flask("Flask + svcs"),
@@ -148,7 +157,7 @@ ROWS: dict[str, dict[str, str]] = {
 }
 
 #: How each row's bare column is labelled in the table.
-BARE = {"core cycle": "floor"}
+BARE = {"core cycle": "floor", "core cycle, the peers' work": "floor"}
 
 
 def _tree_env(tree: Path) -> dict[str, str]:
@@ -162,7 +171,7 @@ def count(
     """Count each variant of ``rows``; keys ``(row, column)`` (a baseline's column ends "@base")."""
     work: list[tuple[tuple[str, str], str, int, dict[str, str] | None]] = []
     for row in rows:
-        n = cycles if row == "core cycle" else requests
+        n = cycles if row.startswith("core cycle") else requests
         for column, driver in ROWS[row].items():
             work.append(((row, column), driver, n, None))
             if baseline is not None and column.startswith("polydatum"):

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Mapping
 from contextvars import Token
 from types import AsyncGeneratorType, GeneratorType, GenericAlias, TracebackType
-from typing import TYPE_CHECKING, Any, get_origin, overload
+from typing import TYPE_CHECKING, Any, Literal, get_origin, overload
 
 from ._steps import (
     _AACTIVE,
@@ -177,7 +177,7 @@ class Context(Generic[D, U]):
             exc_type: type[BaseException] | None = None,
             exc_value: BaseException | None = None,
             traceback: TracebackType | None = None,
-        ) -> bool: ...
+        ) -> Literal[False]: ...
 
         async def __aenter__(self) -> Self: ...
 
@@ -186,7 +186,7 @@ class Context(Generic[D, U]):
             exc_type: type[BaseException] | None = None,
             exc_value: BaseException | None = None,
             traceback: TracebackType | None = None,
-        ) -> bool: ...
+        ) -> Literal[False]: ...
 
 
 class DataAccessContext(Context[D, U]):
@@ -418,7 +418,7 @@ class DataAccessContext(Context[D, U]):
         exc_type: type[BaseException] | None = None,
         exc_value: BaseException | None = None,
         traceback: TracebackType | None = None,
-    ) -> bool:
+    ) -> Literal[False]:
         """Tear down middleware, then resources; return False (the exception is never suppressed).
 
         Middleware sees the in-context exception and may replace it (an error
@@ -481,7 +481,7 @@ class DataAccessContext(Context[D, U]):
         exc_type: type[BaseException] | None,
         exc_value: BaseException | None,
         traceback: TracebackType | None,
-    ) -> bool:
+    ) -> Literal[False]:
         """Close with ``__exit__`` a context that set up async parts: in a fresh event loop.
 
         This happens when sync code opened the context and an async view set
@@ -555,7 +555,7 @@ class DataAccessContext(Context[D, U]):
         exc_type: type[BaseException] | None = None,
         exc_value: BaseException | None = None,
         traceback: TracebackType | None = None,
-    ) -> bool:
+    ) -> Literal[False]:
         """Async twin of ``__exit__``; cleanup survives cancellation of the task.
 
         When the context ends by cancellation, or a cancellation arrives while

@@ -37,6 +37,18 @@ class Counter(Service[Dal, Ctx]):
         return user
 
 
+def first_title(dm: DataManager[Dal, Ctx]) -> str:
+    """A ``return`` inside ``with dm.context()`` ends the function: contexts never suppress."""
+    with dm.context(meta={"user": User("eve")}) as ctx:
+        return ctx.dal.notes.title(ctx.dal.notes.create("kept"))
+
+
+async def afirst_title(dm: DataManager[Dal, Ctx]) -> str:
+    """The same with ``async with``."""
+    async with dm.context(meta={"user": User("eve")}) as ctx:
+        return ctx.dal.notes.title(ctx.dal.notes.create("kept"))
+
+
 class FullDal(Dal):
     """The app's DAL with one more service."""
 
@@ -133,6 +145,8 @@ def main() -> None:
         dal.notes.create("first")
         assert dal.counter.titles() == ["first"]
         assert asyncio.run(dal.counter.auser()) == User("dee")
+    assert first_title(build()) == "kept"
+    assert asyncio.run(afirst_title(build())) == "kept"
 
 
 if __name__ == "__main__":
