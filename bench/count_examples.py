@@ -7,9 +7,11 @@ run with N1 and N2 requests after a warm-up, only the requests are counted
 (they run inside ``functools.reduce``, where callgrind collects), and the
 difference is divided by N2 - N1 (``_callgrind``). Only the app's process is
 counted, not PostgreSQL's; both variants send the same statements, so
-PostgreSQL's share is the same. Waiting for PostgreSQL's answers (psycopg
-polls its socket) varies a little with timing: counts repeat to within about
-1% between runs, not to the instruction.
+PostgreSQL's share is the same. Runs of one invocation repeat to the
+instruction; from one invocation to the next (a new schema, a new random
+token) a variant's count moves by up to about 1%, as where objects land in
+memory changes which attribute lookups collide in CPython's type cache: compare
+variants counted in the same invocation, or repeat it.
 
 This is what ``bench_examples.py`` measures as server CPU time per request,
 without the server (gunicorn) and without the machine's noise: the two
@@ -24,8 +26,8 @@ call as often.
 
 Needs ``valgrind`` on the PATH, PostgreSQL at ``$POLYDATUM_TEST_POSTGRES_URL``
 (default ``postgresql://root@127.0.0.1:5432/test``) and the ``bench`` group.
-Run: ``.venv/bin/python bench/count_examples.py [--requests N] [--profile DIR] [--calls] [row ...]``
-(rows: ``flask``, ``django``).
+Run: ``.venv/bin/python bench/count_examples.py [--requests N] [--profile DIR] [--calls]
+[--schema S] [row ...]`` (rows: ``flask``, ``django``).
 """
 
 from __future__ import annotations
@@ -181,13 +183,14 @@ def main(argv: list[str] | None = None) -> dict[tuple[str, str], int]:
     parser.add_argument("--profile", type=Path, help="keep the callgrind profiles here")
     parser.add_argument("--calls", action="store_true", help="print the calls that differ")
     parser.add_argument("--jobs", type=int, default=2, help="callgrind runs at once")
+    parser.add_argument("--schema", default=SCHEMA, help="PostgreSQL schema (made, then dropped)")
     args = parser.parse_args(argv)
     if not have_valgrind():
         return {}
     rows = [row for row in APPS if not args.rows or row in args.rows]
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
-    url, token, note_id = _database(SCHEMA)
+    url, token, note_id = _database(args.schema)
     try:
         if args.calls:
             for row in rows:
@@ -195,7 +198,7 @@ def main(argv: list[str] | None = None) -> dict[tuple[str, str], int]:
             return {}
         counts = count(rows, args.requests, url, token, note_id, args.profile, args.jobs)
     finally:
-        _drop_schema(url, SCHEMA)
+        _drop_schema(url, args.schema)
     print("\ninstructions per request of GET /notes/{id} (WSGI, PostgreSQL)")
     for row in rows:
         hand, ours = counts[row, "by hand"], counts[row, "polydatum"]
