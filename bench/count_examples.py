@@ -19,14 +19,14 @@ variants' difference here is the difference of the example app's code and
 wiring from the hand-written endpoint's.
 
 ``--profile DIR`` keeps each run's callgrind profile in ``DIR`` (for
-``callgrind_annotate --inclusive=yes DIR/<row>.<variant>.<n>.out``); ``--calls``
-prints instead, without valgrind, the Python functions one request calls
-(cProfile's call counts, which repeat exactly) that the other variant does not
-call as often.
+``callgrind_annotate --inclusive=yes DIR/<row>.<variant>.<n>.out``); ``--bytecodes``
+prints instead, without valgrind, the Python bytecodes one request runs (a
+trace; they repeat exactly), in all and in each function where the two
+variants differ.
 
 Needs ``valgrind`` on the PATH, PostgreSQL at ``$POLYDATUM_TEST_POSTGRES_URL``
 (default ``postgresql://root@127.0.0.1:5432/test``) and the ``bench`` group.
-Run: ``.venv/bin/python bench/count_examples.py [--requests N] [--profile DIR] [--calls]
+Run: ``.venv/bin/python bench/count_examples.py [--requests N] [--profile DIR] [--bytecodes]
 [--schema S] [row ...]`` (rows: ``flask``, ``django``).
 """
 
@@ -81,12 +81,26 @@ _COUNT = """
 import functools
 functools.reduce(lambda _, __: run(1), range(int(sys.argv[1])), None)
 """
-_PROFILE = """
-import cProfile, pstats
-profile = cProfile.Profile()
-profile.runcall(run, int(sys.argv[1]))
-for (file, line, function), (calls, *_) in pstats.Stats(profile).stats.items():
-    print(f"{calls}\\t{file}:{line}({function})")
+#: Bytecodes each Python function runs in argv[1] requests (a trace; they repeat exactly).
+_TRACE = """
+import collections
+counts = collections.Counter()
+
+def opcode(frame, event, arg):
+    if event == "opcode":
+        code = frame.f_code
+        counts[code.co_filename, code.co_firstlineno, code.co_name] += 1
+    return opcode
+
+def call(frame, event, arg):
+    frame.f_trace_opcodes = True
+    return opcode
+
+sys.settrace(call)
+run(int(sys.argv[1]))
+sys.settrace(None)
+for (file, line, function), number in counts.items():
+    print(f"{number}\\t{file}:{line}({function})")
 """
 
 #: row -> variant -> the expression making its WSGI app (the environment names the database).
@@ -145,9 +159,9 @@ def count(
         return dict(zip(work, pool.map(one, work), strict=True))
 
 
-def calls(row: str, variant: str, url: str, token: str, note_id: int, n: int) -> dict[str, int]:
-    """Python functions called by ``n`` requests of a variant, with their call counts."""
-    driver = _driver(APPS[row][variant], token, note_id, _PROFILE)
+def bytecodes(row: str, variant: str, url: str, token: str, note_id: int, n: int) -> dict[str, int]:
+    """Bytecodes each Python function (``file:line(name)``) runs in ``n`` requests of a variant."""
+    driver = _driver(APPS[row][variant], token, note_id, _TRACE)
     result = subprocess.run(
         [sys.executable, "-c", driver, str(n)],
         env={**os.environ, **_env(url), "PYTHONHASHSEED": "0"},
@@ -162,17 +176,19 @@ def calls(row: str, variant: str, url: str, token: str, note_id: int, n: int) ->
     return counted
 
 
-def _print_calls(row: str, url: str, token: str, note_id: int, n: int = 100) -> None:
-    hand = calls(row, "by hand", url, token, note_id, n)
-    ours = calls(row, "polydatum", url, token, note_id, n)
-    print(f"\n{row}: calls per request that differ (by hand / polydatum)")
+def _print_bytecodes(row: str, url: str, token: str, note_id: int, n: int = 50) -> None:
+    hand = bytecodes(row, "by hand", url, token, note_id, n)
+    ours = bytecodes(row, "polydatum", url, token, note_id, n)
+    total_hand, total_ours = sum(hand.values()) / n, sum(ours.values()) / n
+    print(f"\n{row}: bytecodes per request, by hand {total_hand:,.0f}, polydatum {total_ours:,.0f}")
+    print("  by hand  polydatum  in the functions that differ")
     differ = [
         (ours.get(where, 0) - hand.get(where, 0), where)
         for where in hand.keys() | ours.keys()
         if ours.get(where, 0) != hand.get(where, 0)
     ]
     for _, where in sorted(differ, reverse=True):
-        print(f"  {hand.get(where, 0) / n:7.2f} {ours.get(where, 0) / n:7.2f}  {where}")
+        print(f"  {hand.get(where, 0) / n:7.1f} {ours.get(where, 0) / n:10.1f}  {where}")
 
 
 def main(argv: list[str] | None = None) -> dict[tuple[str, str], int]:
@@ -181,20 +197,20 @@ def main(argv: list[str] | None = None) -> dict[tuple[str, str], int]:
     parser.add_argument("rows", nargs="*", help="flask, django")
     parser.add_argument("--requests", type=int, default=500, help="N2 - N1")
     parser.add_argument("--profile", type=Path, help="keep the callgrind profiles here")
-    parser.add_argument("--calls", action="store_true", help="print the calls that differ")
+    parser.add_argument("--bytecodes", action="store_true", help="trace bytecodes instead")
     parser.add_argument("--jobs", type=int, default=2, help="callgrind runs at once")
     parser.add_argument("--schema", default=SCHEMA, help="PostgreSQL schema (made, then dropped)")
     args = parser.parse_args(argv)
-    if not have_valgrind():
+    if not args.bytecodes and not have_valgrind():
         return {}
     rows = [row for row in APPS if not args.rows or row in args.rows]
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
     url, token, note_id = _database(args.schema)
     try:
-        if args.calls:
+        if args.bytecodes:
             for row in rows:
-                _print_calls(row, url, token, note_id)
+                _print_bytecodes(row, url, token, note_id)
             return {}
         counts = count(rows, args.requests, url, token, note_id, args.profile, args.jobs)
     finally:
