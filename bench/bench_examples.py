@@ -13,14 +13,22 @@ the request and swamps the comparison.
 The load generator is a small keep-alive HTTP/1.1 client on asyncio (cheap
 per request, so it leaves the server most of the CPU), ``CONNECTIONS`` at
 once, each run lasting ``RUN_SECONDS``. The two variants of a server run back
-to back in each round, in alternating order; the ratio is the median of the
-rounds' paired ratios, given with its interquartile range so that the
-machine's noise shows. Next to throughput the table gives CPU time per request
-of the server's processes and of the PostgreSQL sessions serving it (from
-``/proc``, when PostgreSQL runs on this machine; each variant's sessions are
-told apart by their ``application_name``), which other load on the machine
-disturbs less than throughput, and how many PostgreSQL sessions the variant
+to back in each round, in alternating order. Two ratios, polydatum over by
+hand, are the medians of the rounds' paired ratios, each given with its
+interquartile range so that the machine's noise shows: throughput, and CPU
+time per request of the server's processes, which other load on the machine
+disturbs less than throughput. The table also gives the CPU time per request
+over all rounds, of the server and of the PostgreSQL sessions serving it (when
+PostgreSQL runs on this machine; each variant's sessions are told apart by
+their ``application_name``), and how many PostgreSQL sessions the variant
 opened while measured (0 unless its pool was too small).
+
+CPU time is read from ``/proc``. Its usual counters (``stat``) tick every
+10 ms: a 0.5 s run of about 0.5 s of CPU would be known to 2% only, too coarse
+for a per-round ratio held to 1.03. So each run reads every thread's
+nanosecond counter (``schedstat``) before and after; a run during which one
+of the server's threads ended (its time is then lost to those counters)
+falls back on the ticks.
 
 Settings: ``BENCH_CONNECTIONS`` (default 8), ``BENCH_POOL_SIZE`` (default: as many as
 connections), ``BENCH_ROUNDS`` (default 30), ``BENCH_RUN_SECONDS`` (default 0.5).
@@ -102,21 +110,52 @@ def _command(server: str, target: str, port: int) -> list[str]:
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) of process ``pid`` and its living descendants (Linux)."""
-    total = 0.0
+class _Cpu(NamedTuple):
+    """CPU time of a process tree at one moment (Linux ``/proc``)."""
+
+    threads: dict[int, int]  # living thread id -> nanoseconds on a CPU (schedstat), or {}
+    ticks: float  # seconds, user + system, living processes (threads that exited included)
+
+
+def _cpu(pid: int) -> _Cpu:
+    """CPU time of process ``pid`` and its living descendants, per thread and in ticks."""
+    threads: dict[int, int] = {}
+    ticks = 0.0
     pending = [pid]
     while pending:
         current = pending.pop()
         proc = Path(f"/proc/{current}")
         try:
             fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / _TICKS
+            ticks += (int(fields[11]) + int(fields[12])) / _TICKS
             for task in (proc / "task").iterdir():
+                try:
+                    threads[int(task.name)] = int((task / "schedstat").read_text().split()[0])
+                except FileNotFoundError:  # a kernel without schedstat, or the thread ended
+                    pass
                 pending += [int(child) for child in (task / "children").read_text().split()]
         except (FileNotFoundError, ProcessLookupError):
             continue
-    return total
+    return _Cpu(threads, ticks)
+
+
+def _cpu_between(before: _Cpu, after: _Cpu) -> float:
+    """CPU seconds used between two readings of the same process tree.
+
+    From the threads' nanosecond counters when every thread of ``before`` still
+    lives (a thread started since counts whole); else, or without schedstat,
+    from the 10 ms ticks, which keep the time of threads that ended.
+    """
+    if before.threads and before.threads.keys() <= after.threads.keys():
+        used = sum(ns - before.threads.get(tid, 0) for tid, ns in after.threads.items())
+        return used / 1e9
+    return after.ticks - before.ticks
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) so far of process ``pid`` and its living descendants."""
+    reading = _cpu(pid)
+    return sum(reading.threads.values()) / 1e9 if reading.threads else reading.ticks
 
 
 @contextmanager
@@ -199,11 +238,11 @@ def _load(server: Any, request: Request, seconds: float) -> tuple[float, list[in
         clients = (_client(port, request, deadline, latencies) for _ in range(CONNECTIONS))
         await asyncio.gather(*clients)
 
-    cpu = _cpu_seconds(server.pid)
+    before = _cpu(server.pid)
     start = time.perf_counter_ns()
     asyncio.run(run())
     elapsed = time.perf_counter_ns() - start
-    cpu = _cpu_seconds(server.pid) - cpu
+    cpu = _cpu_between(before, _cpu(server.pid))
     return len(latencies) / (elapsed / 1e9), latencies, cpu
 
 
@@ -261,17 +300,17 @@ def _measured(server: Any, sessions: _Sessions, name: str, request: Request) -> 
     return _Run(rps, latencies, cpu, db_cpu, len(after.keys() - before.keys()))
 
 
-def _database() -> tuple[str, str, int]:
+def _database(schema: str = SCHEMA) -> tuple[str, str, int]:
     """Prepare the bench schema; return (database URL, token, note id)."""
     base = os.environ.get("POLYDATUM_TEST_POSTGRES_URL") or "postgresql://root@127.0.0.1:5432/test"
     engine = make_engine(base)
     try:
         with engine.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-            conn.execute(text(f"CREATE SCHEMA {SCHEMA}"))
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
     finally:
         engine.dispose()
-    url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{SCHEMA}"
+    url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
     prepare_database(url)
     token = issue_token(url, "bench")
     engine = make_engine(url)
@@ -288,6 +327,15 @@ def _database() -> tuple[str, str, int]:
     return url, token, note_id
 
 
+def _drop_schema(url: str, schema: str = SCHEMA) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    finally:
+        engine.dispose()
+
+
 def main(only: str = "") -> list[dict[str, Any]]:
     """Measure every server (whose name contains ``only``) with both variants; one row each."""
     servers = {name: spec for name, spec in SERVERS.items() if only in name}
@@ -297,12 +345,7 @@ def main(only: str = "") -> list[dict[str, Any]]:
         return _measure(servers, url, token, note_id, sessions)
     finally:
         sessions.close()
-        engine = make_engine(url)
-        try:
-            with engine.begin() as conn:
-                conn.execute(text(f"DROP SCHEMA {SCHEMA} CASCADE"))
-        finally:
-            engine.dispose()
+        _drop_schema(url)
 
 
 def _measure(
@@ -319,8 +362,8 @@ def _measure(
     names: dict[tuple[str, str], str] = {}
     with ExitStack() as stack:
         servers_up = {}
-        for number, (name, (server, ours, theirs)) in enumerate(servers.items()):
-            targets = {"polydatum": ours, "by hand": f"handmade_notes:{theirs}"}
+        for number, (name, (server, our_target, their_target)) in enumerate(servers.items()):
+            targets = {"polydatum": our_target, "by hand": f"handmade_notes:{their_target}"}
             for variant in VARIANTS:
                 # Each variant's PostgreSQL sessions carry a name of their own.
                 names[name, variant] = f"bench_examples_{number}_{variant.replace(' ', '_')}"
@@ -345,23 +388,24 @@ def _measure(
     for name in servers:
         ours = results[name, "polydatum"]
         theirs = results[name, "by hand"]
-        # Each round runs both variants back to back: their ratio is paired
-        # (it shares the machine's load of the moment), then the median.
-        ratios = [o.rps / t.rps for o, t in zip(ours, theirs, strict=True)]
-        q1, _, q3 = statistics.quantiles(ratios, n=4)
-        cpu_ours, cpu_theirs = _cpu_per_request(ours), _cpu_per_request(theirs)
+        # Each round runs both variants back to back: their ratios are paired (they
+        # share the machine's load of the moment), then the median and quartiles.
+        pairs = list(zip(ours, theirs, strict=True))
+        ratios = _paired([o.rps / t.rps for o, t in pairs])
+        cpu_ratios = _paired([_cpu_per_request([o]) / _cpu_per_request([t]) for o, t in pairs])
         rows.append(
             {
                 "server": name,
                 "by hand req/s": round(statistics.median(r.rps for r in theirs)),
                 "polydatum req/s": round(statistics.median(r.rps for r in ours)),
-                "ratio": statistics.median(ratios),
-                "ratio q1-q3": f"{q1:.2f}-{q3:.2f}",
+                "req/s ratio": ratios[0],
+                "req/s ratio q1-q3": ratios[1],
                 "by hand p99 ms": _p99(theirs),
                 "polydatum p99 ms": _p99(ours),
-                "by hand CPU us/req": round(cpu_theirs),
-                "polydatum CPU us/req": round(cpu_ours),
-                "CPU ratio": cpu_theirs / cpu_ours,
+                "by hand CPU us/req": round(_cpu_per_request(theirs)),
+                "polydatum CPU us/req": round(_cpu_per_request(ours)),
+                "CPU ratio": cpu_ratios[0],
+                "CPU ratio q1-q3": cpu_ratios[1],
                 "by hand DB CPU us/req": _db_cpu_per_request(theirs),
                 "polydatum DB CPU us/req": _db_cpu_per_request(ours),
                 "DB sessions opened (hand/polydatum)": (
@@ -372,8 +416,14 @@ def _measure(
     return rows
 
 
+def _paired(ratios: list[float]) -> tuple[float, str]:
+    """The median of a round's paired ratios, and their q1-q3 (polydatum over by hand)."""
+    q1, _, q3 = statistics.quantiles(ratios, n=4)
+    return statistics.median(ratios), f"{q1:.3f}-{q3:.3f}"
+
+
 def _cpu_per_request(runs: list[_Run]) -> float:
-    # Summed over the runs: /proc counts CPU time in 10 ms ticks.
+    # Summed over the runs (a run that fell back on 10 ms ticks weighs by its length).
     return sum(run.cpu for run in runs) / sum(len(run.latencies) for run in runs) * 1e6
 
 
@@ -388,9 +438,16 @@ def _p99(runs: list[_Run]) -> float:
     return statistics.quantiles(latencies, n=100)[98] / 1e6
 
 
+def _cell(header: str, value: Any) -> str:
+    """A table cell: ratios to 3 decimals (their limit is 1.03), other figures to 2."""
+    if isinstance(value, float):
+        return f"{value:.3f}" if "ratio" in header else f"{value:.2f}"
+    return str(value)
+
+
 def _print_table(rows: list[dict[str, Any]]) -> None:
     headers = list(rows[0])
-    cells = [[f"{v:.2f}" if isinstance(v, float) else str(v) for v in row.values()] for row in rows]
+    cells = [[_cell(h, v) for h, v in row.items()] for row in rows]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
     for row in cells:

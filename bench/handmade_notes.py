@@ -4,8 +4,11 @@ Each view checks a connection out of the engine's pool itself, runs the
 request in one transaction (``engine.begin()``), authenticates the Bearer
 token, reads the note and maps the domain's errors to JSON: what the example
 apps get from their plugin and ``polydatum.contrib.sqlalchemy``. The
-statements, validation and errors are the example apps' own, so the two
-variants differ only in how the connection and transaction are handled.
+statements, validation and errors are the example apps' own, and requests are
+routed as the example apps route them (Flask: a blueprint's view; Django: the
+same URL patterns in the same order, and a JSON 405 for a method the URL does
+not take), so the two variants differ only in how the connection, the
+transaction and the user are handled.
 
 Targets (``bench/`` on the path): ``handmade_notes:flask_app()``,
 ``handmade_notes:django_wsgi()``, ``handmade_notes:django_asgi()``,
@@ -55,12 +58,14 @@ async def _aread(conn: AsyncConnection, authorization: str | None, note_id: str)
 
 
 def flask_app() -> Any:
-    from flask import Flask, request
+    from flask import Blueprint, Flask, request
 
     engine = make_engine(database_url(), database_pool_size())
     app = Flask(__name__)
+    # Routed like the example app: a blueprint's view, registered on the app.
+    notes = Blueprint("notes", __name__)
 
-    @app.get("/notes/<note_id>")
+    @notes.get("/notes/<note_id>")
     def read_note(note_id: str) -> Any:
         try:
             with engine.begin() as conn:
@@ -69,6 +74,7 @@ def flask_app() -> Any:
             status, body, headers = error_response(exc)
             return body, status, headers
 
+    app.register_blueprint(notes)
     return app
 
 
@@ -86,21 +92,32 @@ def _django_setup() -> None:
         USE_TZ=True,
     )
     django.setup()
+    from django.http import JsonResponse
     from django.urls import path
 
+    globals()["_JsonResponse"] = JsonResponse
     globals()["_engine"] = make_engine(database_url(), database_pool_size())
-    globals()["urlpatterns"] = [path("notes/<str:note_id>", django_view)]
+    # The example app's URL patterns, in its order (only GET /notes/{id} is written here).
+    globals()["urlpatterns"] = [
+        path("notes", django_not_here),
+        path("notes/<str:note_id>", django_view),
+    ]
 
 
 def django_view(request: Any, note_id: str) -> Any:
-    from django.http import JsonResponse
-
+    # Like the example app's views: any method but those of the URL gets a JSON 405.
+    if request.method != "GET":
+        return _JsonResponse({"error": "Method Not Allowed"}, status=405, headers={"Allow": "GET"})
     try:
         with _engine.begin() as conn:
-            return JsonResponse(_read(conn, request.headers.get("Authorization"), note_id))
+            return _JsonResponse(_read(conn, request.headers.get("Authorization"), note_id))
     except ServiceError as exc:
         status, body, headers = error_response(exc)
-        return JsonResponse(body, status=status, headers=headers)
+        return _JsonResponse(body, status=status, headers=headers)
+
+
+def django_not_here(request: Any) -> Any:
+    return _JsonResponse({"error": "Not written by hand"}, status=404)
 
 
 def django_wsgi() -> Any:
@@ -139,4 +156,5 @@ def starlette_app() -> Any:
     return Starlette(routes=[Route("/notes/{note_id}", read_note)])
 
 
-_engine: Any = None  # set by _django_setup, with urlpatterns
+_engine: Any = None  # set by _django_setup, with urlpatterns and _JsonResponse
+_JsonResponse: Any = None

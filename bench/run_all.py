@@ -46,9 +46,9 @@ def run(names: list[str]) -> list[tuple[str, list[dict[str, Any]]]]:
     return results
 
 
-def _cell(value: Any) -> str:
+def _cell(column: str, value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.2f}"
+        return f"{value:.3f}" if "ratio" in column else f"{value:.2f}"
     return str(value)
 
 
@@ -60,7 +60,7 @@ def print_table(results: list[tuple[str, list[dict[str, Any]]]]) -> None:
         columns: list[str] = []
         for row in rows:
             columns += [key for key in row if key not in columns]
-        table = [columns] + [[_cell(row.get(col, "")) for col in columns] for row in rows]
+        table = [columns] + [[_cell(col, row.get(col, "")) for col in columns] for row in rows]
         widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
         print(f"\n== {name}")
         for i, line in enumerate(table):

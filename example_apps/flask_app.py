@@ -19,7 +19,8 @@ from .notes.statements import NoteJson, NotesPage
 
 __all__ = ["create_app", "notes"]
 
-#: A view's JSON (or empty) body, its status and, for errors, headers.
+#: A view's JSON (or empty) body; alone (status 200), or with its status and, for errors,
+#: headers. A 200 goes alone: Flask sets its status once, where a tuple sets it again.
 Body = NoteJson | NotesPage | dict[str, str] | str
 Reply = tuple[Body, int] | tuple[Body, int, dict[str, str]]
 
@@ -33,24 +34,23 @@ def create_note() -> Reply:
 
 
 @notes.get("/notes")
-def list_notes() -> Reply:
+def list_notes() -> NotesPage:
     """``GET /notes?after=&limit=``: a page of the user's notes."""
-    page = get_dal(request, NotesDal).notes.list(
+    return get_dal(request, NotesDal).notes.list(
         request.args.get("after"), request.args.get("limit")
     )
-    return page, 200
 
 
 @notes.get("/notes/<note_id>")
-def read_note(note_id: str) -> Reply:
+def read_note(note_id: str) -> NoteJson:
     """``GET /notes/{id}``."""
-    return get_dal(request, NotesDal).notes.read(note_id), 200
+    return get_dal(request, NotesDal).notes.read(note_id)
 
 
 @notes.put("/notes/<note_id>")
-def update_note(note_id: str) -> Reply:
+def update_note(note_id: str) -> NoteJson:
     """``PUT /notes/{id}``: replace its title and body."""
-    return get_dal(request, NotesDal).notes.update(note_id, request.get_data()), 200
+    return get_dal(request, NotesDal).notes.update(note_id, request.get_data())
 
 
 @notes.delete("/notes/<note_id>")
