@@ -41,14 +41,20 @@ EXTENSION_KEY = "polydatum"
 MetaFactory = Callable[[DatumRequest], Mapping[str, object] | None]
 
 
+def _the_request(req: Any) -> Any:
+    """Meta ``request``: the request itself (the source of the shared loaders)."""
+    return req
+
+
 def _user_loader(app: Flask) -> lazy:
     """Meta ``user`` of ``app``'s requests: Flask-Login's current user, else None.
 
     The same object serves every request (Meta caches the loaded value per
-    context), so it costs nothing until a service reads ``meta.user``.
+    context), so it costs nothing until a service reads ``meta.user``. It is
+    one of the app's shared loaders (see ``_install``): called with the request.
     """
 
-    def load() -> Any:
+    def load(req: Any) -> Any:
         if getattr(app, "login_manager", None) is None:
             return None
         if not has_request_context():
@@ -202,15 +208,21 @@ def _install(app: Flask, state: _State) -> None:
     to_sync = app.async_to_sync
     current = request._get_current_object  # type: ignore[attr-defined]
     user = _user_loader(app)
+    # The meta of a request without meta=: one mapping of loaders for every request,
+    # each called with the request on first read (no dict or lazy built per request).
+    loaders = {"request": _the_request, "user": user}
 
     def full_dispatch_request() -> Response:
         req = current()
-        values = {"request": req, "user": user}
-        if make_meta is not None:
+        if make_meta is None:
+            # Positional: RequestScope(dm, meta, lazy_meta, loaders, source).
+            scope = RequestScope(dm, None, None, loaders, req)
+        else:
+            values = {"request": req, "user": lazy(partial(user.load, req))}
             extra = make_meta(req)
             if extra:
                 values.update(extra)
-        scope = RequestScope(dm, values)
+            scope = RequestScope(dm, values)
         scope.open()
         state = req.__dict__
         state[SCOPE_ATTR] = scope

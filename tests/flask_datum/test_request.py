@@ -69,7 +69,7 @@ def test_user_is_none_without_flask_login(app: Flask) -> None:
     assert app.test_client().get("/").text == "None"
 
 
-def _login_app(rec: Recorder, loads: list[str]) -> Flask:
+def _login_app(rec: Recorder, loads: list[str], meta: Any = None) -> Flask:
     app = Flask(__name__)
     app.secret_key = "test"
     manager = flask_login.LoginManager(app)
@@ -84,7 +84,7 @@ def _login_app(rec: Recorder, loads: list[str]) -> Flask:
         user.id = name  # type: ignore[attr-defined]
         return user
 
-    Datum(app, rec.dm)
+    Datum(app, rec.dm, meta=meta)
     app.get("/user", endpoint="user")(lambda: str(request.dal.notes.user().id))  # type: ignore[attr-defined]
     app.get("/nothing", endpoint="nothing")(lambda: "ok")
     return app
@@ -101,6 +101,17 @@ def test_user_is_loaded_only_when_read(rec: Recorder) -> None:
     loads: list[str] = []
     _login_app(rec, loads).test_client().get("/nothing", headers={"X-User": "ada"})
     assert loads == []
+
+
+def test_meta_callable_keeps_the_lazy_login_user(rec: Recorder) -> None:
+    """With meta= adding other entries, meta.user is still Flask-Login's user, loaded on read."""
+    loads: list[str] = []
+    app = _login_app(rec, loads, meta=lambda req: {"tenant": "t1"})
+    client = app.test_client()
+    client.get("/nothing", headers={"X-User": "ada"})
+    assert loads == []
+    assert client.get("/user", headers={"X-User": "ada"}).text == "ada"
+    assert loads == ["ada"]
 
 
 def test_meta_callable_adds_entries(rec: Recorder) -> None:
