@@ -337,20 +337,24 @@ def new_meta(opts: Mapping[str, Any] | None, lazy_values: dict[str, Any] | None 
     zero-argument callable. The Meta takes that dict over.
     """
     if opts:
-        values: Mapping[str, Any] = opts
         for value in opts.values():
             if type(value) is lazy:
-                values = dict(opts)
-                prepare(values)
                 break
-        if lazy_values:
-            pending = values.get(_PENDING)
-            if pending is not None:
-                pending.update(lazy_values)
-            else:
+        else:
+            if lazy_values:
                 # One C call: the caller hands the lazy_values dict over.
-                return _meta(**values, **{_PENDING: lazy_values})
-        return _meta(**values)
+                return _meta(**opts, **{_PENDING: lazy_values})
+            return _meta(**opts)
+        # One pass over opts: plain values, and the lazy ones aside (lazy_values win).
+        plain: dict[str, Any] = {}
+        pending: dict[str, Any] = lazy_values if lazy_values else {}
+        for key, value in opts.items():
+            if type(value) is lazy:
+                if key not in pending:
+                    pending[key] = value
+            else:
+                plain[key] = value
+        return _meta(**plain, **{_PENDING: pending})
     if lazy_values:
         return _meta(**{_PENDING: lazy_values})
     return _meta()
