@@ -50,11 +50,10 @@ def _user_loader(app: Flask) -> lazy:
     """Meta ``user`` of ``app``'s requests: Flask-Login's current user, else None.
 
     The same object serves every request (Meta caches the loaded value per
-    context), so it costs nothing until a service reads ``meta.user``. It is
-    one of the app's shared loaders (see ``_install``): called with the request.
+    context), so it costs nothing until a service reads ``meta.user``.
     """
 
-    def load(req: Any) -> Any:
+    def load() -> Any:
         if getattr(app, "login_manager", None) is None:
             return None
         if not has_request_context():
@@ -210,7 +209,8 @@ def _install(app: Flask, state: _State) -> None:
     user = _user_loader(app)
     # The meta of a request without meta=: one mapping of loaders for every request,
     # each called with the request on first read (no dict or lazy built per request).
-    loaders = {"request": _the_request, "user": user}
+    load_user = user.load
+    loaders = {"request": _the_request, "user": lambda req: load_user()}
 
     def full_dispatch_request() -> Response:
         req = current()
@@ -218,7 +218,7 @@ def _install(app: Flask, state: _State) -> None:
             # Positional: RequestScope(dm, meta, lazy_meta, loaders, source).
             scope = RequestScope(dm, None, None, loaders, req)
         else:
-            values = {"request": req, "user": lazy(partial(user.load, req))}
+            values = {"request": req, "user": user}
             extra = make_meta(req)
             if extra:
                 values.update(extra)
