@@ -73,9 +73,10 @@ class Meta(SimpleNamespace, Generic[U]):
             """The user the context acts for (None when the meta has none)."""
 
     def __init__(self, opts: Mapping[str, Any] | None = None) -> None:
-        values = dict(opts) if opts else {}
-        prepare(values)
-        _init(self, **values)
+        if opts:
+            _init(self, **_split_lazy(opts))
+        else:
+            _init(self)
 
     def __setattr__(self, key: str, value: Any) -> None:
         raise AttributeError(_READ_ONLY)
@@ -232,13 +233,23 @@ for _name in ("get", "aget", "require", "keys", "items"):
 del _name
 
 
-def prepare(values: dict[str, Any]) -> None:
-    """Move lazy values aside (under the pending key), in place."""
-    if lazy in map(type, values.values()):
-        pending = {k: v for k, v in values.items() if type(v) is lazy}
-        for key in pending:
-            del values[key]
+def _split_lazy(opts: Mapping[str, Any], pending: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return ``opts``' plain values, its lazy ones under the pending key, in one pass.
+
+    ``pending`` (lazy entries the caller keeps apart) is taken over; its
+    entries win over lazy ones of ``opts`` with the same key.
+    """
+    values: dict[str, Any] = {}
+    pending = pending if pending else {}
+    for key, value in opts.items():
+        if type(value) is lazy:
+            if key not in pending:
+                pending[key] = value
+        else:
+            values[key] = value
+    if pending:
         values[_PENDING] = pending
+    return values
 
 
 def as_meta(meta: Mapping[str, object] | Meta | None) -> Meta:
@@ -345,16 +356,7 @@ def new_meta(opts: Mapping[str, Any] | None, lazy_values: dict[str, Any] | None 
                 # One C call: the caller hands the lazy_values dict over.
                 return _meta(**opts, **{_PENDING: lazy_values})
             return _meta(**opts)
-        # One pass over opts: plain values, and the lazy ones aside (lazy_values win).
-        plain: dict[str, Any] = {}
-        pending: dict[str, Any] = lazy_values if lazy_values else {}
-        for key, value in opts.items():
-            if type(value) is lazy:
-                if key not in pending:
-                    pending[key] = value
-            else:
-                plain[key] = value
-        return _meta(**plain, **{_PENDING: pending})
+        return _meta(**_split_lazy(opts, lazy_values))
     if lazy_values:
         return _meta(**{_PENDING: lazy_values})
     return _meta()
