@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Context", "DataAccessContext", "Meta", "lazy"]
 
-from .meta import Meta, as_meta, lazy, sourced_meta
+from .meta import Meta, as_meta, lazy
 
 logger = logging.getLogger("polydatum")
 
@@ -104,27 +104,6 @@ def _async_resource(ctx: DataAccessContext, name: str) -> ResourceSetupException
             f"`async with dm.context()` and get it with `await ctx.aget({name!r})`."
         )
     return ResourceSetupException(msg)
-
-
-class MetaFromSource:
-    """``ctx.meta`` of a context made with ``dm.context(loaders=...)``: built on first read.
-
-    A request whose services never read the meta builds none. Such contexts
-    are of a subclass of the DataManager's context class (made on the first
-    ``loaders=``) where this non-data descriptor hides the ``meta`` slot; the
-    Meta, once built, is cached in the context's ``__dict__``, which takes
-    precedence over it.
-    """
-
-    __slots__ = ()
-
-    def __get__(self, ctx: Any, owner: type | None = None) -> Any:
-        if ctx is None:
-            return self
-        loaders, source, values = ctx._meta_source
-        meta = sourced_meta(loaders, source, values)
-        ctx.meta = meta
-        return meta
 
 
 class Context(Generic[D, U]):
@@ -220,9 +199,6 @@ class DataAccessContext(Context[D, U]):
     #: ``_token``, ``_resource_generators`` and ``_middleware_generators`` are
     #: set on entering. DataManager.context() builds contexts without calling
     #: __init__ (a Python call less per request): it sets what __init__ sets.
-    #: A context made with ``dm.context(loaders=...)`` is of a subclass with a
-    #: ``_meta_source`` slot instead: its Meta is built on the first read of
-    #: ``ctx.meta`` (see MetaFromSource).
 
     _state: int
     _async: bool

@@ -12,14 +12,23 @@ from typing import TYPE_CHECKING, Any
 from ._declared import check_declared, missing_declarations
 from ._steps import _CREATED
 from ._types import CA, C, D, Generic
-from .context import Context, DataAccessContext, Meta, MetaFromSource, ResourceAttribute
+from .context import Context, DataAccessContext, Meta, ResourceAttribute
 from .errors import (
     AlreadyExistsException,
     NoActiveContextError,
     RegistrationError,
     UnknownNameError,
 )
-from .meta import _ContextMeta, _meta, as_meta, lazy, new_meta, sourced_meta
+from .meta import (
+    _ContextMeta,
+    _maker_for,
+    _meta,
+    _set_source,
+    _sourced_class,
+    as_meta,
+    lazy,
+    new_meta,
+)
 from .resources import ResourceFactory, ResourceManager, check_resource_name
 from .services import Service, check_service
 from .util import describe, is_async_generator, is_generator
@@ -319,26 +328,9 @@ class DataManager(Generic[D, C]):
         users = self._resource_manager.__dict__.setdefault("_users", weakref.WeakSet())
         users.add(self)
         self._plain_context: Callable[[], Any] | None = self.context_class if plain else None
-        # What context(loaders=...) makes, once it is first used (see _make_sourced_class).
-        self._sourced_class: Callable[[], Any] | None = None
-
-    def _make_sourced_class(self) -> Callable[[], Any]:
-        """The class of ``context(loaders=...)``'s contexts: the context class, meta made on read.
-
-        ``ctx.meta`` is a slot, read at C speed by every context; a subclass is
-        the one way to build the Meta on first read for these contexts alone.
-        """
-        base = self.context_class
-        self._sourced_class = sourced = type(
-            base.__name__,
-            (base,),
-            {
-                "__slots__": ("_meta_source",),
-                "meta": MetaFromSource(),
-                "__module__": base.__module__,
-            },
-        )
-        return sourced
+        # The loaders mapping context(loaders=...) was last given, and what builds its Metas.
+        self._loaders: Mapping[str, Any] | None = None
+        self._loaders_meta: Callable[..., Meta] = _ContextMeta
 
     def register_context_middleware(self, *middleware: Middleware[C]) -> None:
         """Add context middleware, in order of execution.
@@ -453,23 +445,27 @@ class DataManager(Generic[D, C]):
         """
         cls = self._plain_context
         if loaders is not None:
-            if type(loaders) is not dict and not isinstance(loaders, Mapping):
-                raise TypeError(
-                    "loaders= must be a mapping of meta keys to callables taking the source; "
-                    f"got {describe(loaders)}."
-                )
-            if meta is not None and (type(meta) is not dict or lazy in map(type, meta.values())):
-                raise TypeError(
-                    "With loaders=, meta= must be a dict of plain values (put lazy entries "
-                    f"in loaders=); got {describe(meta)}."
-                )
+            if loaders is self._loaders:
+                make = self._loaders_meta
+            else:
+                if type(loaders) is not dict and not isinstance(loaders, Mapping):
+                    raise TypeError(
+                        "loaders= must be a mapping of meta keys to callables taking the "
+                        f"source; got {describe(loaders)}."
+                    )
+                # One mapping serves every request of a plugin: its Meta class, kept at hand.
+                self._loaders_meta = make = _sourced_class(loaders)
+                self._loaders = loaders
+            if meta is not None:
+                make = _maker_for(meta, loaders, make)  # type: ignore[arg-type]
+            shared = make(**meta) if meta else make()
+            _set_source(shared, source)
             if cls is None:
-                return self.context_class(self, sourced_meta(loaders, source, meta))  # type: ignore[return-value]
-            ctx: Any = (self._sourced_class or self._make_sourced_class())()
+                return self.context_class(self, shared)  # type: ignore[return-value]
+            ctx: Any = cls()
             ctx.data_manager = self
             ctx.dal = self._dal
-            # ctx.meta is built from these on its first read (see DataAccessContext.meta).
-            ctx._meta_source = (loaders, source, meta)
+            ctx.meta = shared
             ctx._state = _CREATED
             return ctx  # type: ignore[no-any-return]
         if cls is None:

@@ -18,9 +18,9 @@ from ._steps import _AACTIVE
 from .context import DataAccessContext, Meta
 from .dal import DataManager
 from .errors import ServiceError
-from .meta import new_meta
+from .meta import SOURCE, new_meta
 
-__all__ = ["RequestScope", "status_for"]
+__all__ = ["SOURCE", "RequestScope", "status_for"]
 
 logger = logging.getLogger("polydatum")
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from ._types import Generic, U
 from .util import describe
 
-__all__ = ["Meta", "lazy"]
+__all__ = ["SOURCE", "Meta", "lazy", "sourced_meta"]
 
 # Plain values live in the instance __dict__, so ``meta.user`` is a plain
 # attribute read. Lazy values wait under _PENDING, which can not be an
@@ -19,9 +19,9 @@ __all__ = ["Meta", "lazy"]
 # __dict__ too: the methods are data descriptors (see the end of this module),
 # which take precedence over instance values, so no key can hide one.
 _PENDING = " pending"
-# With a source (see sourced_meta), the pending loaders are shared by many
-# Metas: each is called with this Meta's source and never removed; a loaded
-# value sits in the __dict__, which is read first.
+# With a source (see sourced_meta), the loaders are shared by many Metas (on
+# their class): each is called with this Meta's source (in a slot named
+# _SOURCE) and never removed; a loaded value sits in the __dict__, read first.
 _SOURCE = " source"
 
 
@@ -111,15 +111,14 @@ class Meta(SimpleNamespace, Generic[U]):
         pending = values.get(_PENDING)
         if pending is not None and key in pending:
             loader = pending[key]
-            if _SOURCE in values:
-                source = values[_SOURCE]
-                loaded = values[key] = (
-                    loader.load(source) if type(loader) is lazy else loader(source)
-                )
-                return loaded
             loaded = loader.load() if type(loader) is lazy else loader()
             values[key] = loaded
             del pending[key]
+            return loaded
+        shared = _shared_loaders(self)
+        if shared is not None and key in shared:
+            # Shared loaders (sourced_meta): called with the source, never removed.
+            loaded = values[key] = _load(shared[key], _source_of(self))
             return loaded
         return default
 
@@ -130,17 +129,20 @@ class Meta(SimpleNamespace, Generic[U]):
     async def aget(self, key: str, default: Any = None) -> Any:
         """Like :meth:`get`, but a lazy value with an async loader is awaited."""
         values = self.__dict__
-        pending: dict[str, Any] = values.get(_PENDING) or {}
-        loader = pending.get(key)
-        if type(loader) is lazy and loader.aload is not None and key not in values:
-            if _SOURCE in values:
-                # Shared loaders (sourced_meta): called with the source, never removed.
-                loaded = values[key] = await loader.aload(values[_SOURCE])
+        if key not in values:
+            pending: Mapping[str, Any] = values.get(_PENDING) or {}
+            loader = pending.get(key)
+            if type(loader) is lazy and loader.aload is not None:
+                loaded = await loader.aload()
+                values[key] = loaded
+                del pending[key]  # type: ignore[attr-defined]
                 return loaded
-            loaded = await loader.aload()
-            values[key] = loaded
-            del pending[key]
-            return loaded
+            shared = _shared_loaders(self)
+            loader = shared.get(key) if shared is not None else None
+            if type(loader) is lazy and loader.aload is not None:
+                # Shared loaders (sourced_meta): called with the source, never removed.
+                loaded = values[key] = await loader.aload(_source_of(self))
+                return loaded
         return self.get(key, default)
 
     @overload
@@ -166,6 +168,7 @@ class Meta(SimpleNamespace, Generic[U]):
         return [
             *(k for k in values if k[0] != " "),
             *(k for k in values.get(_PENDING, ()) if k not in values),
+            *(k for k in _shared_loaders(self) or () if k not in values),
         ]
 
     def items(self) -> Iterator[tuple[str, Any]]:
@@ -198,8 +201,8 @@ class Meta(SimpleNamespace, Generic[U]):
     def __str__(self) -> str:
         values = self.__dict__
         shown = {k: v for k, v in values.items() if k[0] != " "}
-        pending = values.get(_PENDING, {})
-        shown.update({k: repr(v) for k, v in pending.items() if k not in values})
+        for pending in (values.get(_PENDING) or {}, _shared_loaders(self) or {}):
+            shown.update({k: repr(v) for k, v in pending.items() if k not in shown})
         return json.dumps(shown, indent=2, default=repr)
 
     def __repr__(self) -> str:
@@ -266,53 +269,139 @@ def as_meta(meta: Mapping[str, object] | Meta | None) -> Meta:
     return new_meta(meta)
 
 
+class _SourcedMeta(_ContextMeta):
+    """A Meta whose lazy entries are shared loaders called with its source (see sourced_meta).
+
+    The source sits in a slot (under a name no key can have: see below), so
+    building one sets no dictionary entry for it. The loaders sit on the class
+    (``_SHARED``): a class made once per loaders mapping (``_sourced_class``).
+    """
+
+    __slots__ = ("_source",)
+
+
+# The slot is moved to a name that is no identifier, so no meta key can hide it or be hidden
+# by it; its descriptor sets and reads it without going through Meta's __setattr__.
+_SOURCE_SLOT: Any = _SourcedMeta.__dict__["_source"]
+del _SourcedMeta._source
+setattr(_SourcedMeta, _SOURCE, _SOURCE_SLOT)
+_set_source: Callable[[Meta, Any], None] = _SOURCE_SLOT.__set__
+_source_of: Callable[[Meta], Any] = _SOURCE_SLOT.__get__
+#: The class attribute of a sourced Meta's class holding its loaders mapping (or, past
+#: ``_SOURCED_MAX`` mappings, the instance entry).
+_SHARED = " shared"
+
+
+class _Source:
+    """The type of :data:`SOURCE`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "SOURCE"
+
+
+#: As a shared loader (``loaders={"request": SOURCE}``): the entry is the source itself,
+#: read without a call (a plugin's request, say).
+SOURCE: Any = _Source()
+
+
+def _shared_loaders(meta: Meta) -> Mapping[str, Any] | None:
+    """The shared loaders of ``meta`` (a Meta of :func:`sourced_meta`), else None."""
+    if not isinstance(meta, _SourcedMeta):
+        return None
+    shared: Mapping[str, Any] | None = meta.__dict__.get(_SHARED)
+    return shared if shared is not None else getattr(type(meta), _SHARED, None)
+
+
+def _load(loader: Any, source: Any) -> Any:
+    if loader is SOURCE:
+        return source
+    return loader.load(source) if type(loader) is lazy else loader(source)
+
+
 class _Loaded:
     """A shared loader as an attribute of a sourced Meta's class (see :func:`sourced_meta`).
 
     A non-data descriptor: the first read calls the loader with the Meta's
     source and caches the value in the Meta's ``__dict__``, which later reads
-    find first. Reading ``meta.user`` this way is one Python call, against a
-    failed attribute lookup, ``__getattr__`` and ``get`` otherwise.
+    find first. The loader is looked up in the mapping on each first read, so
+    a replaced loader is used and a removed one reads as None.
     """
 
-    __slots__ = ("key", "load")
+    __slots__ = ("key", "loaders")
 
-    def __init__(self, key: str, loader: Any) -> None:
+    def __init__(self, key: str, loaders: Mapping[str, Any]) -> None:
         self.key = key
-        self.load: Callable[[Any], Any] = loader.load if type(loader) is lazy else loader
+        self.loaders = loaders
 
     def __get__(self, meta: Any, owner: type | None = None) -> Any:
         if meta is None:
             return self
-        values = meta.__dict__
-        value = values[self.key] = self.load(values[_SOURCE])
+        loader = self.loaders.get(self.key)
+        if loader is None:
+            return None  # removed from the mapping since the class was made
+        value = meta.__dict__[self.key] = _load(loader, _source_of(meta))
         return value
 
 
-#: ``id(loaders)`` -> (loaders, a copy of it, the Meta class reading its keys as attributes).
-_SOURCED: dict[int, tuple[Mapping[str, Any], dict[str, Any], type[Meta]]] = {}
+#: ``id(loaders)`` -> (loaders, the Meta class reading its keys as attributes).
+_SOURCED: dict[int, tuple[Mapping[str, Any], Callable[..., Meta]]] = {}
 #: How many loaders mappings get a class of their own (a plugin has one, shared by every
-#: request); Metas of further mappings read their loaders through ``__getattr__``.
+#: request); Metas of further mappings hold theirs as an entry and load through ``get``.
 _SOURCED_MAX = 64
 
 
-def _sourced_class(loaders: Mapping[str, Any]) -> type[Meta]:
-    """The Meta class for ``loaders``: each key an attribute that loads it (see ``_Loaded``)."""
+def _sourced_class(loaders: Mapping[str, Any]) -> Callable[..., Meta]:
+    """What builds a Meta of ``loaders`` (called with its plain values): a class made once.
+
+    Each key of ``loaders`` is an attribute of the class that loads it (see
+    ``_Loaded``); keys added to the mapping later load through ``get``.
+    """
     entry = _SOURCED.get(id(loaders))
-    # Still the same mapping, with the same loaders (one dict comparison, in C).
-    if entry is not None and entry[0] is loaders and entry[1] == loaders:
-        return entry[2]
-    if len(_SOURCED) >= _SOURCED_MAX and entry is None:
-        plain: type[Meta] = _ContextMeta
-        return plain
-    attributes: dict[str, Any] = {"__slots__": (), "__module__": __name__}
+    if entry is not None and entry[0] is loaders:
+        return entry[1]
+    if len(_SOURCED) >= _SOURCED_MAX:
+        return partial(_SourcedMeta, **{_SHARED: loaders})
+    attributes: dict[str, Any] = {"__slots__": (), "__module__": __name__, _SHARED: loaders}
     for key, loader in loaders.items():
         # A key named like a method or attribute of Meta stays for meta.get(key).
-        if type(key) is str and key.isidentifier() and not hasattr(Meta, key):
-            attributes[key] = _Loaded(key, loader)
-    cls = type("_ContextMeta", (_ContextMeta,), attributes)
-    _SOURCED[id(loaders)] = (loaders, dict(loaders), cls)
+        if type(key) is str and key.isidentifier() and not hasattr(_SourcedMeta, key):
+            # The source itself is read from its slot, in C (fixed once the class is made).
+            attributes[key] = property(_source_of) if loader is SOURCE else _Loaded(key, loaders)
+    cls = type("_ContextMeta", (_SourcedMeta,), attributes)
+    # The mapping is kept, so its id is not reused while the entry lives.
+    _SOURCED[id(loaders)] = (loaders, cls)
     return cls
+
+
+def _maker_for(
+    values: Mapping[str, Any], loaders: Mapping[str, Any], make: Callable[..., Meta]
+) -> Callable[..., Meta]:
+    """What builds a Meta of ``loaders`` with the plain ``values`` (``make``, unless shadowed).
+
+    A plain value wins over a loader of the same key; the attribute of a
+    :data:`SOURCE` loader would hide it, so such a Meta is of the class
+    without attributes, which reads its loaders through ``get``.
+
+    Raises:
+        TypeError: ``values`` is not a dict of plain values.
+    """
+    if type(values) is not dict:
+        raise TypeError(
+            "With loaders=, meta= must be a dict of plain values (put lazy entries "
+            f"in loaders=); got {describe(values)}."
+        )
+    shadowed = False
+    for key, value in values.items():
+        if type(value) is lazy:
+            raise TypeError(
+                "With loaders=, meta= must be a dict of plain values (put lazy entries "
+                f"in loaders=); {key!r} is {describe(value)}."
+            )
+        if key in loaders and loaders[key] is SOURCE:
+            shadowed = True
+    return partial(_SourcedMeta, **{_SHARED: loaders}) if shadowed else make
 
 
 def sourced_meta(
@@ -326,18 +415,14 @@ def sourced_meta(
     constant): it is never changed, so a request builds no loader of its own.
     ``loaders[key](source)`` runs on the first read of ``key``; the value is
     then cached. A loader may be a :class:`lazy` whose ``load`` (and
-    ``aload``, for ``await meta.aget(key)``) take the source. ``values`` are
+    ``aload``, for ``await meta.aget(key)``) take the source, or
+    :data:`SOURCE`: the entry is then the source itself. ``values`` are
     plain entries (a key in both is plain).
     """
-    entry = _SOURCED.get(id(loaders))
-    # _sourced_class's first case, inlined (a Python call less); keep the two alike.
-    if entry is not None and entry[0] is loaders and entry[1] == loaders:
-        meta: Callable[..., Meta] = entry[2]
-    else:
-        meta = _sourced_class(loaders)
-    if values:
-        return meta(**values, **{_PENDING: loaders, _SOURCE: source})
-    return meta(**{_PENDING: loaders, _SOURCE: source})
+    make = _sourced_class(loaders)
+    meta = _maker_for(dict(values), loaders, make)(**values) if values else make()
+    _set_source(meta, source)
+    return meta
 
 
 def new_meta(opts: Mapping[str, Any] | None, lazy_values: dict[str, Any] | None = None) -> Meta:

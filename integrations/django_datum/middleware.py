@@ -31,7 +31,7 @@ from django.http import (
 )
 from django.utils.functional import LazyObject, empty
 from polydatum import DataAccessLayer, Layer, lazy
-from polydatum.lifecycle import RequestScope, status_for
+from polydatum.lifecycle import SOURCE, RequestScope, status_for
 
 from .checks import middleware_order_error
 from .conf import DatumConfig, get_config
@@ -108,10 +108,6 @@ def _in_worker_thread(load: Callable[[], Any]) -> Any:
     return outcome["value"]
 
 
-def _the_request(request: HttpRequest) -> HttpRequest:
-    return request
-
-
 def _load_user(request: HttpRequest) -> Any:
     """``meta.user``: ``request.user`` (AuthenticationMiddleware's lazy user)."""
     user = getattr(request, "user", None)
@@ -130,8 +126,8 @@ async def _aload_user(request: HttpRequest) -> Any:
 
 
 #: The meta of a request when ``META`` is not set, the same as ``build_meta``'s: one
-#: mapping shared by every request, each loader called with the request on first read.
-_LOADERS = {"request": _the_request, "user": lazy(_load_user, _aload_user)}
+#: mapping shared by every request, the request itself and the user loaded on first read.
+_LOADERS = {"request": SOURCE, "user": lazy(_load_user, _aload_user)}
 
 
 def _request_scope(request: HttpRequest) -> RequestScope:

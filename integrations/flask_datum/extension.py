@@ -25,7 +25,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, has_request_context, request
 from polydatum import DataAccessContext, DataManager, ServiceError, lazy
-from polydatum.lifecycle import RequestScope, status_for
+from polydatum.lifecycle import SOURCE, RequestScope, status_for
 from werkzeug.exceptions import HTTPException, default_exceptions
 
 from ._request import ENDED, SCOPE_ATTR, DatumRequest
@@ -39,11 +39,6 @@ EXTENSION_KEY = "polydatum"
 
 #: ``meta=``: called with the request, returns extra meta entries (or None).
 MetaFactory = Callable[[DatumRequest], Mapping[str, object] | None]
-
-
-def _the_request(req: Any) -> Any:
-    """Meta ``request``: the request itself (the source of the shared loaders)."""
-    return req
 
 
 def _user_loader(app: Flask) -> lazy:
@@ -207,10 +202,10 @@ def _install(app: Flask, state: _State) -> None:
     to_sync = app.async_to_sync
     current = request._get_current_object  # type: ignore[attr-defined]
     user = _user_loader(app)
-    # The meta of a request without meta=: one mapping of loaders for every request,
-    # each called with the request on first read (no dict or lazy built per request).
+    # The meta of a request without meta=: one mapping of loaders for every request, the
+    # request itself and the user loaded on first read (no dict or lazy built per request).
     load_user = user.load
-    loaders = {"request": _the_request, "user": lambda req: load_user()}
+    loaders = {"request": SOURCE, "user": lambda req: load_user()}
 
     def full_dispatch_request() -> Response:
         req = current()

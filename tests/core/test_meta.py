@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from polydatum import DataManager, Meta, lazy
-from polydatum.meta import sourced_meta
+from polydatum.meta import SOURCE, sourced_meta
 
 
 def test_keys_read_as_attributes() -> None:
@@ -230,11 +230,21 @@ def test_context_loaders_refuse_lazy_meta_values(dm: DataManager) -> None:
 
 
 def test_a_data_manager_builds_one_context_class(dm: DataManager) -> None:
-    """Contexts are of the DataManager's own class, until ``loaders=`` makes one subclass."""
+    """Contexts are of the DataManager's own class, with or without ``loaders=``."""
     assert type(dm.context()) is dm.context_class
-    first = type(dm.context(loaders={}, source=None))
-    assert first.__bases__ == (dm.context_class,)
-    assert type(dm.context(loaders={}, source=None)) is first
+    assert type(dm.context(loaders={}, source=None)) is dm.context_class
+
+
+def test_context_loaders_meta_is_built_with_the_context(dm: DataManager) -> None:
+    """With ``loaders=`` the context's Meta is there at once; no loader runs before a read."""
+    calls: list[object] = []
+    loaders = {"path": lambda source: calls.append(source) or source}
+    ctx = dm.context({"user": "ann"}, loaders, "/a")
+    assert isinstance(ctx.meta, Meta)
+    assert ctx.meta is ctx.meta
+    assert calls == []
+    assert ctx.meta.keys() == ["user", "path"]
+    assert (ctx.meta.path, calls) == ("/a", ["/a"])
 
 
 @pytest.mark.anyio
@@ -287,3 +297,33 @@ def test_sourced_meta_with_many_loaders_mappings_still_loads() -> None:
     metas = [sourced_meta({"n": lambda source, i=i: i * source}, 2) for i in range(100)]
     assert [meta.n for meta in metas] == [i * 2 for i in range(100)]
     assert [meta.get("n") for meta in metas] == [i * 2 for i in range(100)]
+
+
+def test_source_loader_is_the_source_itself(dm: DataManager) -> None:
+    """A ``SOURCE`` loader reads as the source, in every way a Meta is read."""
+    source = object()
+    loaders = {"request": SOURCE, "get": SOURCE}
+    with dm.context(None, loaders, source) as ctx:
+        assert '"request": "SOURCE"' in str(ctx.meta)  # not read yet
+        assert ctx.meta.request is source
+        assert ctx.meta.get("request") is source
+        assert ctx.meta.get("get") is source  # named like a method: read with get
+        assert ctx.meta.keys() == ["request", "get"]
+    assert sourced_meta(loaders, "other").request == "other"
+
+
+def test_a_plain_value_wins_over_a_source_loader(dm: DataManager) -> None:
+    """A plain ``meta`` entry wins over a ``SOURCE`` loader of the same key too."""
+    loaders = {"request": SOURCE, "user": lambda source: f"user of {source}"}
+    with dm.context({"request": "given"}, loaders, "req") as ctx:
+        assert (ctx.meta.request, ctx.meta.user) == ("given", "user of req")
+    with dm.context(None, loaders, "req") as ctx:
+        assert ctx.meta.request == "req"  # the same mapping, without the plain entry
+    meta = sourced_meta(loaders, "req", {"request": "given"})
+    assert (meta.request, meta.user) == ("given", "user of req")
+
+
+def test_sourced_meta_keys_never_hide_its_source() -> None:
+    """A key named like the slot's Python name is a plain key; the loaders still get the source."""
+    meta = sourced_meta({"user": lambda source: source}, "ann", {"_source": "given"})
+    assert (meta._source, meta.user) == ("given", "ann")

@@ -99,28 +99,29 @@ async def test_meta_user_is_not_read_unless_used(dm: DataManager) -> None:
     assert "user" not in reads
 
 
-async def test_meta_is_built_on_first_read(dm: DataManager) -> None:
-    """A request's Meta is built when a service first reads it, then kept for the request."""
+async def test_meta_entries_load_on_first_read(dm: DataManager) -> None:
+    """A request's ``meta.request`` is built when a service first reads it, then kept."""
     seen: dict[str, Any] = {}
 
     async def endpoint(request: Request) -> Response:
         ctx = dm.get_active_context()
         assert ctx is not None
-        seen["built before"] = "meta" in vars(ctx)
-        seen["first"] = ctx.meta
-        seen["built after"] = "meta" in vars(ctx)
-        seen["second"] = ctx.meta
+        seen["loaded before"] = "request" in vars(ctx.meta)
+        seen["first"] = ctx.meta.request
+        seen["loaded after"] = "request" in vars(ctx.meta)
+        seen["second"] = ctx.meta.request
         seen["scope"] = request.scope
+        seen["user"] = ctx.meta.user
         return PlainTextResponse("ok")
 
     app = Starlette(
         routes=[Route("/", endpoint)], middleware=[Middleware(DatumMiddleware, data_manager=dm)]
     )
     await get(app)
-    assert (seen["built before"], seen["built after"]) == (False, True)
+    assert (seen["loaded before"], seen["loaded after"]) == (False, True)
     assert seen["second"] is seen["first"]
-    assert seen["first"].request.scope is seen["scope"]
-    assert seen["first"].user is None
+    assert seen["first"].scope is seen["scope"]
+    assert seen["user"] is None
 
 
 async def test_meta_of_a_context_class_with_its_own_init() -> None:
