@@ -246,8 +246,7 @@ async def sleep_on_server(dm: DataManager) -> None:
 @pytest.fixture
 def watcher(check_engine: Engine) -> Iterator[Connection]:
     """A PostgreSQL connection that watches, then stops, the test's server-side queries."""
-    if check_engine.dialect.name != "postgresql":
-        pytest.skip("needs a query running on a server to interrupt")
+    assert check_engine.dialect.name == "postgresql", "use @ON_A_SERVER: SQLite has no server"
     with check_engine.connect() as conn:
         yield conn
         conn.execute(
@@ -257,6 +256,11 @@ def watcher(check_engine: Engine) -> Iterator[Connection]:
         conn.commit()
 
 
+#: For a test that interrupts a query running on a server: PostgreSQL only.
+ON_A_SERVER = pytest.mark.parametrize("url", ["postgresql"], indirect=True)
+
+
+@ON_A_SERVER
 async def test_task_cancelled_during_query(
     dm: DataManager, engine: AsyncEngine, check_engine: Engine, watcher: Connection
 ) -> None:
@@ -273,6 +277,7 @@ async def test_task_cancelled_during_query(
     )
 
 
+@ON_A_SERVER
 async def test_scope_cancelled_during_query(
     dm: DataManager, engine: AsyncEngine, check_engine: Engine, watcher: Connection
 ) -> None:
