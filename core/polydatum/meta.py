@@ -279,6 +279,17 @@ class _SourcedMeta(_ContextMeta):
 
     __slots__ = ("_source",)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # SimpleNamespace's own copies the __dict__ alone: the source (a slot) goes along too.
+        return (_rebuilt, (type(self), _source_of(self), dict(self.__dict__)))
+
+
+def _rebuilt(cls: Callable[..., Meta], source: Any, values: dict[str, Any]) -> Meta:
+    """A copy of a sourced Meta (see ``_SourcedMeta.__reduce__``)."""
+    meta = cls(**values)
+    _set_source(meta, source)
+    return meta
+
 
 # The slot is moved to a name that is no identifier, so no meta key can hide it or be hidden
 # by it; its descriptor sets and reads it without going through Meta's __setattr__.
@@ -299,6 +310,9 @@ class _Source:
 
     def __repr__(self) -> str:
         return "SOURCE"
+
+    def __reduce__(self) -> str:
+        return "SOURCE"  # the one instance, when copied or pickled (found by identity)
 
 
 #: As a shared loader (``loaders={"request": SOURCE}``): the entry is the source itself,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from typing import Any
 
 import pytest
@@ -327,3 +329,25 @@ def test_sourced_meta_keys_never_hide_its_source() -> None:
     """A key named like the slot's Python name is a plain key; the loaders still get the source."""
     meta = sourced_meta({"user": lambda source: source}, "ann", {"_source": "given"})
     assert (meta._source, meta.user) == ("given", "ann")
+
+
+def test_a_copied_sourced_meta_keeps_its_source_and_loaded_values() -> None:
+    """``copy.copy`` and ``copy.deepcopy`` of a sourced Meta still load from the same source."""
+    calls: list[str] = []
+    loaders = {"request": SOURCE, "user": lambda source: calls.append(source) or source.upper()}
+    meta = sourced_meta(loaders, "ann", {"team": "blue"})
+    assert meta.user == "ANN"
+    for copied in (copy.copy(meta), copy.deepcopy(meta)):
+        assert (copied.request, copied.user, copied.team) == ("ann", "ANN", "blue")
+        assert type(copied) is type(meta)
+    assert calls == ["ann"]  # the loaded value was copied, not loaded again
+    shadowed = sourced_meta(loaders, "bob", {"request": "given"})
+    assert (copy.copy(shadowed).request, copy.copy(shadowed).user) == ("given", "BOB")
+
+
+def test_source_survives_copy_and_pickle() -> None:
+    """``SOURCE`` is one object: copies and unpickled loaders mappings still name it."""
+    loaders = copy.deepcopy({"request": SOURCE})
+    assert loaders["request"] is SOURCE
+    assert pickle.loads(pickle.dumps(SOURCE)) is SOURCE
+    assert sourced_meta(loaders, "req").request == "req"
