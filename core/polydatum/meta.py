@@ -376,7 +376,7 @@ def _sourced_class(loaders: Mapping[str, Any]) -> Callable[..., Meta]:
     if entry is not None and entry[0] is loaders:
         return entry[1]
     if len(_SOURCED) >= _SOURCED_MAX:
-        return partial(_SourcedMeta, **{_SHARED: loaders})
+        return _without_attributes(loaders)
     attributes: dict[str, Any] = {"__slots__": (), "__module__": __name__, _SHARED: loaders}
     for key, loader in loaders.items():
         # A key named like a method or attribute of Meta stays for meta.get(key).
@@ -387,6 +387,11 @@ def _sourced_class(loaders: Mapping[str, Any]) -> Callable[..., Meta]:
     # The mapping is kept, so its id is not reused while the entry lives.
     _SOURCED[id(loaders)] = (loaders, cls)
     return cls
+
+
+def _without_attributes(loaders: Mapping[str, Any]) -> Callable[..., Meta]:
+    """What builds a Meta of ``loaders`` that reads them through ``get`` (its entry, no class)."""
+    return partial(_SourcedMeta, **{_SHARED: loaders})
 
 
 def _maker_for(
@@ -402,20 +407,21 @@ def _maker_for(
         TypeError: ``values`` is not a dict of plain values.
     """
     if type(values) is not dict:
-        raise TypeError(
-            "With loaders=, meta= must be a dict of plain values (put lazy entries "
-            f"in loaders=); got {describe(values)}."
-        )
+        raise _not_plain(f"got {describe(values)}")
     shadowed = False
     for key, value in values.items():
         if type(value) is lazy:
-            raise TypeError(
-                "With loaders=, meta= must be a dict of plain values (put lazy entries "
-                f"in loaders=); {key!r} is {describe(value)}."
-            )
+            raise _not_plain(f"{key!r} is {describe(value)}")
         if key in loaders and loaders[key] is SOURCE:
             shadowed = True
-    return partial(_SourcedMeta, **{_SHARED: loaders}) if shadowed else make
+    return _without_attributes(loaders) if shadowed else make
+
+
+def _not_plain(what: str) -> TypeError:
+    return TypeError(
+        f"With loaders=, meta= must be a dict of plain values (put lazy entries in loaders=); "
+        f"{what}."
+    )
 
 
 def sourced_meta(
