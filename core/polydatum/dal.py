@@ -329,8 +329,11 @@ class DataManager(Generic[D, C]):
         users.add(self)
         self._plain_context: Callable[[], Any] | None = self.context_class if plain else None
         # The loaders mapping context(loaders=...) was last given, and what builds its Metas.
-        self._loaders: Mapping[str, Any] | None = None
-        self._loaders_meta: Callable[..., Meta] = _ContextMeta
+        # One tuple, replaced whole: threads with different mappings never see a mixed pair.
+        self._last_loaders: tuple[Mapping[str, Any] | None, Callable[..., Meta]] = (
+            None,
+            _ContextMeta,
+        )
 
     def register_context_middleware(self, *middleware: Middleware[C]) -> None:
         """Add context middleware, in order of execution.
@@ -445,8 +448,9 @@ class DataManager(Generic[D, C]):
         """
         cls = self._plain_context
         if loaders is not None:
-            if loaders is self._loaders:
-                make = self._loaders_meta
+            last = self._last_loaders
+            if loaders is last[0]:
+                make = last[1]
             else:
                 if type(loaders) is not dict and not isinstance(loaders, Mapping):
                     raise TypeError(
@@ -454,8 +458,8 @@ class DataManager(Generic[D, C]):
                         f"source; got {describe(loaders)}."
                     )
                 # One mapping serves every request of a plugin: its Meta class, kept at hand.
-                self._loaders_meta = make = _sourced_class(loaders)
-                self._loaders = loaders
+                make = _sourced_class(loaders)
+                self._last_loaders = (loaders, make)
             if meta is not None:
                 make = _maker_for(meta, loaders, make)  # type: ignore[arg-type]
             shared = make(**meta) if meta else make()

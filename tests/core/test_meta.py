@@ -351,3 +351,20 @@ def test_source_survives_copy_and_pickle() -> None:
     assert loaders["request"] is SOURCE
     assert pickle.loads(pickle.dumps(SOURCE)) is SOURCE
     assert sourced_meta(loaders, "req").request == "req"
+
+
+def test_contexts_alternating_two_loaders_mappings_load_from_their_own(dm: DataManager) -> None:
+    """One DataManager given two mappings in turn (two plugins, say) loads each from its own."""
+    first = {"who": lambda source: f"first {source}"}
+    second = {"who": lambda source: f"second {source}", "extra": SOURCE}
+    seen = []
+    for loaders in (first, second, first, first, second):
+        with dm.context(None, loaders, "ann") as ctx:
+            seen.append((ctx.meta.who, ctx.meta.extra))
+    assert seen == [
+        ("first ann", None),
+        ("second ann", "ann"),
+        ("first ann", None),
+        ("first ann", None),
+        ("second ann", "ann"),
+    ]
