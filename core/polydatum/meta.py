@@ -439,6 +439,7 @@ def sourced_meta(
     :data:`SOURCE`: the entry is then the source itself. ``values`` are
     plain entries (a key in both is plain).
     """
+    # DataManager.context does the same inline, with the maker it keeps at hand.
     make = _sourced_class(loaders)
     meta = _maker_for(dict(values), loaders, make)(**values) if values else make()
     _set_source(meta, source)
